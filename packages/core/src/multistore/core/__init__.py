@@ -1,0 +1,1 @@
+"""multistore core: the runtime-agnostic S3 gateway."""

@@ -1,0 +1,204 @@
+"""S3 errors: one small class per S3 error code, rendered to XML in exactly one place.
+
+Every error carries the S3 ``code``, its HTTP ``status`` and a message. Messages of 4xx
+errors are meant for the caller and shown verbatim; messages of 5xx errors may contain
+internals (backend URLs, bucket names) and are only logged — the caller sees a generic text.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from xml.sax.saxutils import escape
+
+
+class S3Error(Exception):
+    """Base of every error the gateway turns into an S3 error response."""
+
+    code: ClassVar[str] = "InternalError"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "We encountered an internal error. Please try again."
+
+    def __init__(self, message: str | None = None, *, resource: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.resource = resource
+        super().__init__(self.message)
+
+    @property
+    def public_message(self) -> str:
+        """The message the caller may see: 5xx details stay in the logs."""
+        if self.status >= 500:
+            return self.default_message
+        return self.message
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error needs (e.g. ``Allow`` for 405)."""
+        return {}
+
+
+class InvalidRequest(S3Error):
+    code, status, default_message = "InvalidRequest", 400, "Invalid request"
+
+
+class InvalidArgument(S3Error):
+    code, status, default_message = "InvalidArgument", 400, "Invalid argument"
+
+
+class InvalidURI(S3Error):
+    code, status, default_message = "InvalidURI", 400, "Couldn't parse the specified URI."
+
+
+class AuthorizationHeaderMalformed(S3Error):
+    code, status = "AuthorizationHeaderMalformed", 400
+    default_message = "The authorization header is malformed."
+
+
+class AuthorizationQueryParametersError(S3Error):
+    code, status = "AuthorizationQueryParametersError", 400
+    default_message = "Query-string authentication parameters are malformed."
+
+
+class MalformedXML(S3Error):
+    code, status = "MalformedXML", 400
+    default_message = "The XML you provided was not well-formed or did not validate."
+
+
+class EntityTooLarge(S3Error):
+    code, status = "EntityTooLarge", 400
+    default_message = "Your proposed upload exceeds the maximum allowed object size."
+
+
+class IncompleteBody(S3Error):
+    code, status = "IncompleteBody", 400
+    default_message = "You did not provide the number of bytes specified by the Content-Length."
+
+
+class XAmzContentSHA256Mismatch(S3Error):
+    code, status = "XAmzContentSHA256Mismatch", 400
+    default_message = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
+class BadDigest(S3Error):
+    code, status = "BadDigest", 400
+    default_message = "The Content-MD5 or checksum you specified did not match what was received."
+
+
+class InvalidDigest(S3Error):
+    code, status = "InvalidDigest", 400
+    default_message = "The Content-MD5 you specified is not valid."
+
+
+class MissingContentLength(S3Error):
+    code, status = "MissingContentLength", 411
+    default_message = "You must provide the Content-Length HTTP header."
+
+
+class AccessDenied(S3Error):
+    code, status, default_message = "AccessDenied", 403, "Access Denied"
+
+
+class InvalidAccessKeyId(S3Error):
+    code, status = "InvalidAccessKeyId", 403
+    default_message = "The AWS Access Key Id you provided does not exist in our records."
+
+
+class SignatureDoesNotMatch(S3Error):
+    code, status = "SignatureDoesNotMatch", 403
+    default_message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method."
+    )
+
+
+class RequestTimeTooSkewed(S3Error):
+    code, status = "RequestTimeTooSkewed", 403
+    default_message = "The difference between the request time and the current time is too large."
+
+
+class ExpiredToken(S3Error):
+    code, status, default_message = "ExpiredToken", 403, "The provided token has expired."
+
+
+class NoSuchBucket(S3Error):
+    code, status, default_message = "NoSuchBucket", 404, "The specified bucket does not exist"
+
+
+class NoSuchKey(S3Error):
+    code, status, default_message = "NoSuchKey", 404, "The specified key does not exist."
+
+
+class NoSuchUpload(S3Error):
+    code, status, default_message = "NoSuchUpload", 404, "The specified upload does not exist."
+
+
+class MethodNotAllowed(S3Error):
+    code, status = "MethodNotAllowed", 405
+    default_message = "The specified method is not allowed against this resource."
+
+    def __init__(self, message: str | None = None, *, allowed: str = "", resource: str | None = None):
+        super().__init__(message, resource=resource)
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allowed} if self.allowed else {}
+
+
+class PreconditionFailed(S3Error):
+    code, status = "PreconditionFailed", 412
+    default_message = "At least one of the pre-conditions you specified did not hold"
+
+
+class InvalidRange(S3Error):
+    code, status = "InvalidRange", 416
+    default_message = "The requested range is not satisfiable"
+
+
+class NotModified(S3Error):
+    code, status, default_message = "NotModified", 304, "Not Modified"
+
+
+class InternalError(S3Error):
+    """Any failure inside the gateway; details are logged, never returned."""
+
+
+class NotImplementedOperation(S3Error):
+    code, status = "NotImplemented", 501
+    default_message = "A header or query you provided implies functionality that is not implemented."
+
+    @property
+    def public_message(self) -> str:
+        # 501 names what is unsupported; it never carries internals.
+        return self.message
+
+
+class BadGateway(S3Error):
+    code, status = "BadGateway", 502
+    default_message = "The gateway received an invalid response from its storage backend."
+
+
+class BackendAuthenticationFailed(S3Error):
+    code, status = "BackendAuthenticationFailed", 502
+    default_message = "The gateway could not authenticate to its storage backend."
+
+
+class ServiceUnavailable(S3Error):
+    code, status = "ServiceUnavailable", 503
+    default_message = "Service unavailable. Please try again."
+
+
+class SlowDown(S3Error):
+    code, status, default_message = "SlowDown", 503, "Please reduce your request rate."
+
+    @property
+    def public_message(self) -> str:
+        return self.message
+
+
+def render_error_xml(error: S3Error, *, request_id: str, resource: str) -> bytes:
+    """Render ``error`` as the S3 ``<Error>`` document."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{error.code}</Code>"
+        f"<Message>{escape(error.public_message)}</Message>"
+        f"<Resource>{escape(error.resource if error.resource is not None else resource)}</Resource>"
+        f"<RequestId>{request_id}</RequestId></Error>"
+    ).encode()

@@ -1,0 +1,164 @@
+"""The gateway's view of HTTP: what a runtime hands in and what it gets back.
+
+Core never imports an HTTP framework. A runtime translates its request into a
+:class:`RequestInfo` plus a :class:`RequestBody`, and writes out the returned
+:class:`Response` (complete body) or :class:`StreamingResponse` (body streamed from the
+backend). Outbound backend calls go through an :class:`HttpTransport` the runtime supplies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import parse_qsl, unquote
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiMapping
+
+from multistore.core.errors import InvalidURI
+
+Headers = CIMultiDict[str] | CIMultiDictProxy[str]
+
+
+class RequestBody(Protocol):
+    """An incoming request body read in pieces; ``read`` returns ``b""`` at the end."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class EmptyBody:
+    """A body with nothing in it (GET, HEAD, DELETE, tests)."""
+
+    async def read(self, n: int = -1) -> bytes:
+        return b""
+
+
+class BytesBody:
+    """A body already in memory (Lambda events, small test bodies)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._view = memoryview(data)
+        self._offset = 0
+
+    async def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n < 0 else min(len(self._view), self._offset + n)
+        chunk = bytes(self._view[self._offset : end])
+        self._offset = end
+        return chunk
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """One incoming request as the gateway sees it.
+
+    ``raw_path`` and ``raw_query`` are exactly as they came off the wire: SigV4 signs them.
+    ``path`` is the percent-decoded path used for routing, decoded once.
+    """
+
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: Headers
+    source_ip: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    form_body: bytes | None = None
+    request_id: str = ""
+    _path: str | None = None
+    _query: MultiDict[str] | None = None
+
+    @property
+    def path(self) -> str:
+        if self._path is None:
+            self._path = decode_path(self.raw_path)
+        return self._path
+
+    @property
+    def query(self) -> MultiDict[str]:
+        """Query parameters decoded with form rules; value-less keys map to ``""``."""
+        if self._query is None:
+            self._query = MultiDict(parse_qsl(self.raw_query, keep_blank_values=True))
+        return self._query
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name, default)
+
+
+def decode_path(raw_path: str) -> str:
+    """Percent-decode a wire path once; invalid UTF-8 is a client error, not a replacement char."""
+    if "%" not in raw_path:
+        return raw_path
+    try:
+        return unquote(raw_path, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidURI("the request path is not valid UTF-8 after percent-decoding") from exc
+
+
+@dataclass(slots=True)
+class Response:
+    """A complete response built by the gateway (errors, XML documents, small bodies)."""
+
+    status: int
+    headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class StreamingResponse:
+    """A response whose body streams from a backend to the client.
+
+    ``content_length`` is the backend's declared length (also for HEAD, where the body is
+    empty). ``release`` must be awaited once the runtime is done with the body, whether it
+    finished or the client went away.
+    """
+
+    status: int
+    headers: CIMultiDict[str]
+    body: AsyncIterator[bytes]
+    content_length: int | None
+    release: Callable[[], Awaitable[None]] | None = None
+
+    async def close(self) -> None:
+        if self.release is not None:
+            release, self.release = self.release, None
+            await release()
+
+
+GatewayResponse = Response | StreamingResponse
+
+
+class TransportResponse(Protocol):
+    """A backend response as the transport exposes it."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> MultiMapping[str]: ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def read(self, limit: int) -> bytes:
+        """Read the whole body, failing if it is larger than ``limit`` bytes."""
+        ...
+
+    async def release(self) -> None: ...
+
+
+OutboundBody = bytes | AsyncIterator[bytes] | None
+
+
+class HttpTransport(Protocol):
+    """How core reaches HTTP backends; the runtime owns the connection pool behind it.
+
+    ``url`` is already percent-encoded exactly as it must go on the wire and must not be
+    re-encoded. ``headers`` are sent as given (the request is already signed).
+    """
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: OutboundBody = None,
+    ) -> TransportResponse: ...

@@ -1,0 +1,1 @@
+"""Test-only Router extension proving entry-point discovery; never published."""

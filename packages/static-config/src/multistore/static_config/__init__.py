@@ -1,0 +1,1 @@
+"""Static TOML/JSON configuration for multistore."""

@@ -1,0 +1,1 @@
+"""The multistore aiohttp server runtime."""
