@@ -82,6 +82,14 @@ class BadDigest(S3Error):
     default_message = "The Content-MD5 or checksum you specified did not match what was received."
 
 
+class MalformedTrailerError(S3Error):
+    code, status = "MalformedTrailerError", 400
+    default_message = (
+        "The request contained trailing data that was not well-formed or did not conform to our "
+        "published schema."
+    )
+
+
 class InvalidDigest(S3Error):
     code, status = "InvalidDigest", 400
     default_message = "The Content-MD5 you specified is not valid."
@@ -193,12 +201,30 @@ class SlowDown(S3Error):
         return self.message
 
 
-def render_error_xml(error: S3Error, *, request_id: str, resource: str) -> bytes:
-    """Render ``error`` as the S3 ``<Error>`` document."""
+def render_error_xml(
+    error: S3Error, *, request_id: str, resource: str, show_internal: bool = False
+) -> bytes:
+    """Render ``error`` as the S3 ``<Error>`` document.
+
+    ``show_internal`` reveals 5xx details; it exists for local debugging only.
+    """
+    message = error.message if show_internal else error.public_message
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{error.code}</Code>"
-        f"<Message>{escape(error.public_message)}</Message>"
+        f"<Message>{escape(message)}</Message>"
         f"<Resource>{escape(error.resource if error.resource is not None else resource)}</Resource>"
         f"<RequestId>{request_id}</RequestId></Error>"
     ).encode()
+
+
+_BACKEND_ERROR_CLASSES: dict[tuple[str, int], type[S3Error]] = {}
+
+
+def backend_client_error(code: str, status: int, message: str) -> S3Error:
+    """An S3 4xx error reported by a backend, passed on with its own code and status."""
+    cls = _BACKEND_ERROR_CLASSES.get((code, status))
+    if cls is None:
+        cls = type(code, (S3Error,), {"code": code, "status": status, "default_message": message})
+        _BACKEND_ERROR_CLASSES[(code, status)] = cls
+    return cls(message)

@@ -162,3 +162,7 @@ class HttpTransport(Protocol):
         headers: Mapping[str, str],
         body: OutboundBody = None,
     ) -> TransportResponse: ...
+
+
+class TransportError(Exception):
+    """The backend could not be reached or stopped answering (connect, reset, timeout)."""

@@ -1,1 +1,28 @@
-"""pytest plugin: registers the shared fixtures."""
+"""pytest plugin: the shared fixtures every member's tests can use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from multistore.testing.moto_backend import MotoS3, running_moto
+from multistore.testing.tls import TlsFiles, make_tls_files
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """One moto S3 server for the whole session; tests use their own bucket names."""
+    with running_moto() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

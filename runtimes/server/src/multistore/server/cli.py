@@ -1,1 +1,115 @@
-def main() -> None: ...
+"""``multistore-server``: run the gateway, in one process or several sharing the port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import ssl
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from multistore.server.app import create_app
+from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
+from multistore.server.settings import ServerSettings, load_settings
+
+logger = logging.getLogger("multistore.server")
+
+
+def _ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ModuleNotFoundError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
+    """Serve until SIGTERM/SIGINT, then drain in-flight requests for up to the timeout."""
+    runner = web.AppRunner(
+        create_app(settings),
+        access_log=None,  # the gateway writes its own structured access line
+        handler_cancellation=True,
+        shutdown_timeout=settings.shutdown_timeout,
+    )
+    await runner.setup()
+    site = web.TCPSite(
+        runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
+        reuse_port=reuse_port or None, backlog=1024,
+    )  # fmt: skip
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    logger.info("listening on %s://%s:%d", settings.scheme, settings.host, settings.port)
+    try:
+        await stop.wait()
+        logger.info("shutting down: draining in-flight requests (up to %.0fs)",
+                    settings.shutdown_timeout)  # fmt: skip
+    finally:
+        await runner.cleanup()
+
+
+def _run_worker(settings: ServerSettings, reuse_port: bool) -> None:
+    _configure_logging(settings.log_level)
+    with asyncio.Runner(loop_factory=_new_event_loop) as runner:
+        runner.run(serve(settings, reuse_port=reuse_port))
+
+
+def _run_workers(settings: ServerSettings) -> int:
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_run_worker, args=(settings, True), name=f"multistore-worker-{i}")
+        for i in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.pid is not None and worker.is_alive():
+                worker.terminate() if signum == signal.SIGTERM else worker.kill()
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, lambda *_: forward(signal.SIGTERM, None))
+    for worker in workers:
+        worker.join()
+    return max((w.exitcode or 0) for w in workers)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+    )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = load_settings(argv)
+    _configure_logging(settings.log_level)
+    if settings.config is None:
+        logger.warning(
+            "no --config given: serving the demo bucket %r from %s (anonymous read; "
+            "write with access key %s / secret %s). Not for production.",
+            DEMO_BUCKET, settings.data_dir.resolve(), DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY,
+        )  # fmt: skip
+    if settings.workers > 1:
+        return _run_workers(settings)
+    _run_worker(settings, reuse_port=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

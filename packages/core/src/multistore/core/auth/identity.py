@@ -1,0 +1,110 @@
+"""Who is calling: resolve a request's signature to an :class:`Identity` (SPEC §3)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from multistore.core.auth.sigv4 import (
+    ParsedSignature,
+    VerifiedSignature,
+    parse_signature,
+    verify_signature,
+)
+from multistore.core.config import AccessScope
+from multistore.core.errors import AccessDenied, ExpiredToken, InvalidAccessKeyId
+from multistore.core.http import RequestInfo
+from multistore.core.registry import CredentialRegistry, TemporaryCredentialResolver
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated principal and its scopes, or the anonymous caller."""
+
+    principal: str | None
+    scopes: tuple[AccessScope, ...] = ()
+    access_key_id: str | None = None
+    role_id: str | None = None  # set for temporary credentials minted from a role
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.principal is None
+
+    @property
+    def display(self) -> str:
+        return self.principal or "anonymous"
+
+
+ANONYMOUS = Identity(principal=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """The outcome of authentication: who, and what is needed to verify signed chunks."""
+
+    identity: Identity
+    signature: ParsedSignature | None = None
+    verified: VerifiedSignature | None = None
+
+
+class IdentityResolver:
+    """Authenticates requests against long-lived keys and sealed session tokens."""
+
+    def __init__(
+        self,
+        credentials: CredentialRegistry,
+        *,
+        temporary_credentials: TemporaryCredentialResolver | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self._temporary = temporary_credentials
+
+    async def authenticate(
+        self, request: RequestInfo, *, now: float | None = None
+    ) -> Authentication:
+        parsed = parse_signature(request)
+        if parsed is None:
+            return Authentication(ANONYMOUS)
+        now = time.time() if now is None else now
+        if parsed.session_token:
+            identity, secret = self._from_session_token(parsed, now)
+        else:
+            identity, secret = await self._from_stored_credential(parsed, now)
+        verified = verify_signature(parsed, request, secret, now=now)
+        return Authentication(identity, parsed, verified)
+
+    def _from_session_token(self, parsed: ParsedSignature, now: float) -> tuple[Identity, str]:
+        if self._temporary is None:
+            raise AccessDenied("session tokens are not accepted by this gateway")
+        creds = self._temporary.resolve(parsed.session_token or "")
+        if creds is None:
+            raise AccessDenied("the security token included in the request is invalid")
+        if creds.expiration.timestamp() <= now:
+            raise ExpiredToken()
+        if creds.access_key_id != parsed.access_key_id:
+            raise AccessDenied("the access key does not belong to the security token")
+        identity = Identity(
+            principal=creds.source_identity or creds.assumed_role_id,
+            scopes=creds.allowed_scopes,
+            access_key_id=creds.access_key_id,
+            role_id=creds.assumed_role_id or None,
+        )
+        return identity, creds.secret_access_key
+
+    async def _from_stored_credential(
+        self, parsed: ParsedSignature, now: float
+    ) -> tuple[Identity, str]:
+        cred = await self._credentials.get_credential(parsed.access_key_id)
+        if cred is None:
+            raise InvalidAccessKeyId()
+        # Checked before the signature, so a disabled key learns nothing from timing.
+        if not cred.enabled:
+            raise AccessDenied("the access key is disabled")
+        if cred.expires_at is not None and cred.expires_at.timestamp() <= now:
+            raise ExpiredToken("the access key has expired")
+        identity = Identity(
+            principal=cred.principal_name,
+            scopes=cred.allowed_scopes,
+            access_key_id=cred.access_key_id,
+        )
+        return identity, cred.secret_access_key

@@ -1,0 +1,72 @@
+"""Which headers cross the gateway, in each direction, for backends that speak HTTP."""
+
+from __future__ import annotations
+
+from multidict import CIMultiDict, MultiMapping
+
+# Never passed from a backend response to the client (upstream §9.2): hop-by-hop headers,
+# credentials and cookies, forwarding information, and key material fingerprints.
+RESPONSE_HEADER_DENYLIST = frozenset(
+    {
+        "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer",
+        "upgrade", "proxy-authenticate", "proxy-authorization", "www-authenticate",
+        "set-cookie", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+        "x-forwarded-port", "via", "x-amz-server-side-encryption-customer-key-md5",
+        "x-amz-server-side-encryption-aws-kms-key-id", "x-ms-encryption-key-sha256",
+        "x-goog-encryption-key-sha256",
+        # The gateway sets its own request id; the backend's would be misleading.
+        "x-amz-request-id", "x-amz-id-2", "server", "date", "content-length",
+    }
+)  # fmt: skip
+
+# Request headers forwarded on reads.
+READ_REQUEST_HEADERS = (
+    "range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
+    "x-amz-checksum-mode", "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-server-side-encryption-customer-key", "x-amz-server-side-encryption-customer-key-md5",
+    "x-amz-request-payer",
+)  # fmt: skip
+
+# Request headers that describe a written object; forwarded on PutObject and
+# CreateMultipartUpload (and signed, unlike upstream which dropped every x-amz-* header).
+WRITE_REQUEST_HEADERS = (
+    "content-type", "content-md5", "content-disposition", "content-encoding",
+    "content-language", "cache-control", "expires", "if-match", "if-none-match",
+    "x-amz-storage-class", "x-amz-tagging", "x-amz-website-redirect-location",
+    "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold", "x-amz-checksum-algorithm", "x-amz-checksum-type",
+)  # fmt: skip
+
+WRITE_REQUEST_PREFIXES = ("x-amz-meta-", "x-amz-server-side-encryption", "x-amz-checksum-")
+
+# Query parameters of a GET that change the response and must reach the backend.
+READ_QUERY_PARAMETERS = (
+    "response-cache-control", "response-content-disposition", "response-content-encoding",
+    "response-content-language", "response-content-type", "response-expires", "partNumber",
+    "versionId",
+)  # fmt: skip
+
+
+def filter_response_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        if name.lower() not in RESPONSE_HEADER_DENYLIST:
+            out.add(name, value)
+    return out
+
+
+def pick_headers(
+    headers: MultiMapping[str], names: tuple[str, ...], prefixes: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The subset of ``headers`` named in ``names`` or starting with one of ``prefixes``."""
+    picked: dict[str, str] = {}
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            picked[name] = value
+    if prefixes:
+        for name, value in headers.items():
+            lower = name.lower()
+            if lower.startswith(prefixes) and lower not in picked:
+                picked[lower] = value
+    return picked

@@ -1,0 +1,63 @@
+"""One backend object per bucket configuration, built on first use and reused."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from multistore.core.backends.base import BackendServices, ProxyBackend
+from multistore.core.config import BucketConfig
+from multistore.core.errors import InternalError
+
+BACKEND_TYPE_ALIASES = {"azure": "az", "gs": "gcs"}
+
+
+class BackendPool:
+    """Maps bucket configs to live backends.
+
+    Keyed by the config object's identity: configs are immutable, a reload produces new
+    objects, and a middleware that swaps in a config (credential injection) gets its own
+    backend. The cache is bounded so such per-request configs cannot grow it without limit.
+    """
+
+    def __init__(
+        self,
+        factories: Mapping[str, Any],
+        services: BackendServices,
+        *,
+        max_entries: int = 1024,
+    ) -> None:
+        self._factories = dict(factories)
+        self._services = services
+        self._max_entries = max_entries
+        self._backends: OrderedDict[int, tuple[BucketConfig, ProxyBackend]] = OrderedDict()
+
+    @property
+    def services(self) -> BackendServices:
+        return self._services
+
+    def supports(self, backend_type: str) -> bool:
+        return BACKEND_TYPE_ALIASES.get(backend_type, backend_type) in self._factories
+
+    def get(self, config: BucketConfig) -> ProxyBackend:
+        entry = self._backends.get(id(config))
+        if entry is not None and entry[0] is config:
+            self._backends.move_to_end(id(config))
+            return entry[1]
+        backend_type = BACKEND_TYPE_ALIASES.get(config.backend_type, config.backend_type)
+        factory = self._factories.get(backend_type)
+        if factory is None:
+            raise InternalError(
+                f"bucket {config.name!r}: backend_type {config.backend_type!r} is not installed"
+            )
+        backend: ProxyBackend = factory(config, self._services)
+        self._backends[id(config)] = (config, backend)
+        if len(self._backends) > self._max_entries:
+            self._backends.popitem(last=False)
+        return backend
+
+    async def close(self) -> None:
+        for _, backend in self._backends.values():
+            await backend.close()
+        self._backends.clear()

@@ -1,0 +1,184 @@
+"""The gateway pipeline: route → parse → authenticate → authorize → middleware → dispatch.
+
+``ProxyGateway.handle_request`` is the whole product in one call. Runtimes translate HTTP in
+and out and nothing else, so the server and Lambda runtimes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from multidict import CIMultiDict
+
+from multistore.core.auth.authorize import is_authorized, may_know_bucket
+from multistore.core.auth.identity import Authentication, Identity, IdentityResolver
+from multistore.core.backends.pool import BackendPool
+from multistore.core.errors import (
+    AccessDenied,
+    InternalError,
+    NoSuchBucket,
+    S3Error,
+    render_error_xml,
+)
+from multistore.core.http import GatewayResponse, RequestBody, RequestInfo, Response
+from multistore.core.middleware import CompletedRequest, DispatchContext, Middleware, build_chain
+from multistore.core.registry import BucketRegistry, CredentialRegistry, TemporaryCredentialResolver
+from multistore.core.router import Router
+from multistore.core.s3.handlers import S3Dispatcher
+from multistore.core.s3.operations import Op, S3Request, parse_s3_request
+
+logger = logging.getLogger("multistore.core.gateway")
+
+
+def new_request_id() -> str:
+    # 16 upper-case hex characters, the shape S3 uses; cheaper than uuid4.
+    return os.urandom(8).hex().upper()
+
+
+@dataclass(slots=True)
+class Handled:
+    """A response plus what the access log and metering need to know about it."""
+
+    response: GatewayResponse
+    request_id: str
+    context: DispatchContext | None = None
+    error: S3Error | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayOptions:
+    virtual_host_domain: str | None = None
+    max_object_size: int | None = None
+    debug_errors: bool = False
+
+
+class ProxyGateway:
+    """Runs every request through the pipeline; built once per process."""
+
+    def __init__(
+        self,
+        *,
+        buckets: BucketRegistry,
+        credentials: CredentialRegistry,
+        backends: BackendPool,
+        router: Router | None = None,
+        middlewares: Sequence[Middleware] = (),
+        temporary_credentials: TemporaryCredentialResolver | None = None,
+        options: GatewayOptions = GatewayOptions(),
+    ) -> None:
+        self.buckets = buckets
+        self.router = router or Router()
+        self.options = options
+        self._middlewares = tuple(middlewares)
+        self._identities = IdentityResolver(
+            credentials, temporary_credentials=temporary_credentials
+        )
+        self._dispatcher = S3Dispatcher(
+            buckets=buckets, backends=backends, max_object_size=options.max_object_size
+        )
+        self._chain = build_chain(self._middlewares, self._dispatcher.dispatch)
+
+    async def handle_request(self, request: RequestInfo, body: RequestBody) -> GatewayResponse:
+        return (await self.handle(request, body)).response
+
+    async def handle(self, request: RequestInfo, body: RequestBody) -> Handled:
+        request_id = request.request_id or new_request_id()
+        request.request_id = request_id
+        context: DispatchContext | None = None
+        try:
+            routed = await self.router.dispatch(request)
+            if routed is not None:
+                routed.headers.setdefault("x-amz-request-id", request_id)
+                return Handled(routed, request_id)
+            context = await self.authorize(request)
+            context.body = body
+            response = await self._chain(context)
+            response.headers["x-amz-request-id"] = request_id
+            return Handled(response, request_id, context)
+        except S3Error as error:
+            return Handled(self.error_response(error, request), request_id, context, error)
+        except Exception as exc:
+            logger.exception("request %s failed: %s", request_id, exc)
+            error = InternalError(str(exc))
+            return Handled(self.error_response(error, request), request_id, context, error)
+
+    async def authorize(self, request: RequestInfo) -> DispatchContext:
+        """Parse, authenticate and authorize without touching the body.
+
+        Runtimes call this before answering ``Expect: 100-continue`` (through
+        :meth:`handle`, which reads no body before this has passed).
+        """
+        operation = parse_s3_request(request, virtual_host_domain=self.options.virtual_host_domain)
+        auth = await self._identities.authenticate(request)
+        context = DispatchContext(
+            request=request,
+            request_id=request.request_id,
+            identity=auth.identity,
+            operation=operation,
+        )
+        context.extensions["authentication"] = auth
+        if operation.op is Op.LIST_BUCKETS:
+            return context
+        resolved = await self.buckets.get_bucket(operation.bucket)
+        if resolved is None:
+            raise _missing_bucket(auth.identity, operation.bucket)
+        context.bucket_config = resolved.config
+        context.list_rewrite = resolved.list_rewrite
+        context.display_name = resolved.display_name
+        if not self._dispatcher.is_allowed(auth.identity, resolved.config, operation, request):
+            logger.info(
+                "access denied: %s may not %s on %s/%s",
+                auth.identity.display,
+                operation.action.value,
+                operation.bucket,
+                operation.key,
+            )
+            raise AccessDenied()
+        if operation.copy_source is not None:
+            await self._dispatcher.authorize_copy_source(auth.identity, operation)
+        return context
+
+    def error_response(self, error: S3Error, request: RequestInfo) -> Response:
+        if error.status >= 500:
+            logger.error("request %s: %s %s", request.request_id, error.code, error.message)
+        elif logger.isEnabledFor(logging.INFO):
+            logger.info("request %s: %s %s", request.request_id, error.code, error.message)
+        body = render_error_xml(
+            error,
+            request_id=request.request_id,
+            resource=request.path,
+            show_internal=self.options.debug_errors,
+        )
+        headers = CIMultiDict(
+            {"Content-Type": "application/xml", "x-amz-request-id": request.request_id}
+        )
+        headers.update(error.headers())
+        return Response(error.status, headers, body)
+
+    async def complete(self, completed: CompletedRequest) -> None:
+        """Tell every middleware how the request ended (runtimes call this after streaming)."""
+        for middleware in self._middlewares:
+            try:
+                await middleware.after_dispatch(completed)
+            except Exception:
+                logger.exception("after_dispatch of %r failed", middleware)
+
+
+def _missing_bucket(identity: Identity, name: str) -> S3Error:
+    # Only a caller who could otherwise see the bucket learns that it does not exist.
+    if may_know_bucket(identity, name):
+        return NoSuchBucket(f"The specified bucket does not exist: {name}", resource=f"/{name}")
+    return AccessDenied()
+
+
+__all__ = [
+    "Authentication",
+    "GatewayOptions",
+    "Handled",
+    "ProxyGateway",
+    "S3Request",
+    "new_request_id",
+]

@@ -1,0 +1,93 @@
+"""Middleware around the S3 dispatch: quotas, metering, backend credential injection.
+
+A middleware runs after the caller is authenticated and authorized, and wraps the terminal
+dispatch. It may short-circuit with its own response, change the :class:`DispatchContext`
+(e.g. swap the bucket config to inject backend credentials) or observe the outcome in
+:meth:`Middleware.after_dispatch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from multistore.core.auth.identity import Identity
+from multistore.core.config import BucketConfig
+from multistore.core.http import EmptyBody, GatewayResponse, RequestBody, RequestInfo
+from multistore.core.registry import ListRewrite
+from multistore.core.s3.operations import S3Request
+
+
+@dataclass(slots=True)
+class DispatchContext:
+    """Everything known about a request once it is authorized."""
+
+    request: RequestInfo
+    request_id: str
+    identity: Identity
+    operation: S3Request
+    bucket_config: BucketConfig | None = None
+    body: RequestBody = field(default_factory=EmptyBody)
+    list_rewrite: ListRewrite | None = None
+    display_name: str | None = None
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source_ip(self) -> str | None:
+        return self.request.source_ip
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedRequest:
+    """What happened to a request, for metering and logging.
+
+    Byte counts are what actually moved, counted as the bodies streamed; for a streamed
+    response they are final only once the runtime has written the body, which is why the
+    runtime reports completion, not the gateway.
+    """
+
+    request_id: str
+    identity: Identity | None
+    operation: S3Request | None
+    bucket: str | None
+    status: int
+    bytes_in: int
+    bytes_out: int
+    source_ip: str | None
+    duration: float
+    error_code: str | None = None
+
+
+Next = Callable[[DispatchContext], Awaitable[GatewayResponse]]
+
+
+class Middleware(Protocol):
+    async def handle(self, ctx: DispatchContext, next: Next) -> GatewayResponse: ...
+
+    async def after_dispatch(self, completed: CompletedRequest) -> None: ...
+
+
+class BaseMiddleware:
+    """Convenience base with a no-op ``after_dispatch``."""
+
+    async def handle(self, ctx: DispatchContext, next: Next) -> GatewayResponse:
+        return await next(ctx)
+
+    async def after_dispatch(self, completed: CompletedRequest) -> None:
+        return None
+
+
+def build_chain(middlewares: Sequence[Middleware], terminal: Next) -> Next:
+    """Compose once at startup: registration order is execution order."""
+    chain = terminal
+    for middleware in reversed(middlewares):
+        chain = _bind(middleware, chain)
+    return chain
+
+
+def _bind(middleware: Middleware, next: Next) -> Next:
+    async def call(ctx: DispatchContext) -> GatewayResponse:
+        return await middleware.handle(ctx, next)
+
+    return call

@@ -1,0 +1,131 @@
+"""Run ``multistore-server`` as a real subprocess for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from multistore.testing.ports import free_port
+from multistore.testing.tls import TlsFiles
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayProcess:
+    url: str
+    pid: int
+    log_path: Path
+    ca_cert: Path | None = None
+
+    def client(
+        self,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        *,
+        session_token: str | None = None,
+        **config: Any,
+    ) -> Any:
+        """A boto3 S3 client pointed at the gateway (anonymous when no key is given)."""
+        options: dict[str, Any] = {
+            "s3": {"addressing_style": "path"},
+            "retries": {"max_attempts": 1, "mode": "standard"},
+        }
+        if access_key is None:
+            from botocore import UNSIGNED
+
+            options["signature_version"] = UNSIGNED
+        options.update(config)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=access_key or "unused",
+            aws_secret_access_key=secret_key or "unused",
+            aws_session_token=session_token,
+            config=Config(**options),
+            verify=str(self.ca_cert) if self.ca_cert else None,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], ca: Path | None, timeout: float) -> None:
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca)) if ca else None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/.multistore/healthz", timeout=1, context=context):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)
+    raise TimeoutError(f"gateway at {url} did not become healthy in {timeout}s")
+
+
+@contextmanager
+def running_gateway(
+    config: Mapping[str, Any] | Path | None,
+    workdir: Path,
+    *,
+    tls: TlsFiles | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    python: str | None = None,
+    startup_timeout: float = 30.0,
+) -> Iterator[GatewayProcess]:
+    """Start the gateway on a free loopback port; stop it (by PID) on exit.
+
+    ``config`` is a dict (written as JSON), a path, or None for the demo mode.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [python or sys.executable, "-m", "multistore.server"]
+    if isinstance(config, Path):
+        command += ["--config", str(config)]
+    elif config is not None:
+        path = workdir / "gateway-config.json"
+        path.write_text(json.dumps(config))
+        command += ["--config", str(path)]
+    port = free_port()
+    command += ["--listen", f"127.0.0.1:{port}", "--workers", "1", *args]
+    if tls is not None:
+        command += ["--tls-cert", str(tls.server_cert), "--tls-key", str(tls.server_key)]
+    if config is None and "--data-dir" not in args:
+        command += ["--data-dir", str(workdir / "data")]
+    process_env = {k: v for k, v in os.environ.items() if not k.startswith("MULTISTORE_")}
+    process_env.update(env or {})
+    log_path = workdir / f"gateway-{port}.log"
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=process_env)
+    try:
+        _wait_healthy(url, process, tls.ca_cert if tls else None, startup_timeout)
+        yield GatewayProcess(url, process.pid, log_path, tls.ca_cert if tls else None)
+    except BaseException:
+        sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)

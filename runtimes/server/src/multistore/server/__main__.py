@@ -1,0 +1,3 @@
+from multistore.server.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Server settings: command line flags, each also readable from a ``MULTISTORE_*`` variable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    config: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    domain: str | None = None
+    workers: int = 1
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_level: str = "INFO"
+    max_object_size: int | None = None
+    data_dir: Path = Path("multistore-data")
+    shutdown_timeout: float = 30.0
+    debug_errors: bool = False
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"--listen must be HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def parse_size(value: str) -> int:
+    """``5368709120``, ``5GiB``, ``100MiB``, ``1G`` → bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    text = value.strip().lower().removesuffix("ib").removesuffix("b")
+    factor = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    if not number.isdigit():
+        raise argparse.ArgumentTypeError(f"not a size: {value!r}")
+    return int(number) * factor
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    def default(name: str, fallback: str | None = None) -> str | None:
+        return env.get(f"MULTISTORE_{name}", fallback)
+
+    parser = argparse.ArgumentParser(
+        prog="multistore-server",
+        description="S3-compatible gateway. Every flag can also be set as MULTISTORE_<FLAG>.",
+    )
+    parser.add_argument("--config", default=default("CONFIG"), help="TOML or JSON config file; "
+                        "without one the gateway serves a demo bucket from --data-dir")  # fmt: skip
+    parser.add_argument("--listen", default=default("LISTEN", DEFAULT_LISTEN), help="HOST:PORT")
+    parser.add_argument("--domain", default=default("DOMAIN"),
+                        help="base domain for virtual-hosted bucket addressing")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=int(default("WORKERS", "1") or 1),
+                        help="worker processes sharing the port (0 = one per CPU)")  # fmt: skip
+    parser.add_argument("--tls-cert", default=default("TLS_CERT"))
+    parser.add_argument("--tls-key", default=default("TLS_KEY"))
+    parser.add_argument("--log-level", default=default("LOG_LEVEL", env.get("LOG_LEVEL", "INFO")))
+    parser.add_argument("--max-object-size", type=parse_size, default=default("MAX_OBJECT_SIZE"),
+                        help="largest accepted upload, e.g. 5GiB")  # fmt: skip
+    parser.add_argument("--data-dir", default=default("DATA_DIR", "multistore-data"),
+                        help="directory of the demo bucket when no --config is given")  # fmt: skip
+    parser.add_argument("--shutdown-timeout", type=float,
+                        default=float(default("SHUTDOWN_TIMEOUT", "30") or 30))  # fmt: skip
+    return parser
+
+
+def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> ServerSettings:
+    env = os.environ if env is None else env
+    parser = build_parser(env)
+    args = parser.parse_args(argv)
+    host, port = parse_listen(args.listen)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    max_size = args.max_object_size
+    if isinstance(max_size, str):
+        max_size = parse_size(max_size)
+    workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
+    return ServerSettings(
+        config=Path(args.config) if args.config else None,
+        host=host,
+        port=port,
+        domain=args.domain or None,
+        workers=workers,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        log_level=str(args.log_level).upper(),
+        max_object_size=max_size,
+        data_dir=Path(args.data_dir),
+        shutdown_timeout=args.shutdown_timeout,
+        debug_errors=env.get("MULTISTORE_DEBUG_ERRORS", "") == "1",
+    )
