@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+import http.client
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,9 @@ class GatewayProcess:
     pid: int
     log_path: Path
     ca_cert: Path | None = None
+    # Clients are kept and closed with the gateway: a client collected with open pooled
+    # sockets would raise ResourceWarning in whatever test happens to run then.
+    _clients: list[Any] = field(default_factory=list)
 
     def client(
         self,
@@ -48,7 +50,7 @@ class GatewayProcess:
 
             options["signature_version"] = UNSIGNED
         options.update(config)
-        return boto3.client(
+        client = boto3.client(
             "s3",
             endpoint_url=self.url,
             region_name="us-east-1",
@@ -58,24 +60,42 @@ class GatewayProcess:
             config=Config(**options),
             verify=str(self.ca_cert) if self.ca_cert else None,
         )
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], ca: Path | None, timeout: float) -> None:
+def _wait_healthy(
+    url: str, process: subprocess.Popen[bytes], ca: Path | None, timeout: float
+) -> None:
     import ssl
 
     context = ssl.create_default_context(cafile=str(ca)) if ca else None
+    netloc = url.split("://", 1)[1]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gateway exited early with code {process.returncode}")
+        conn = (
+            http.client.HTTPSConnection(netloc, timeout=1, context=context)
+            if context
+            else http.client.HTTPConnection(netloc, timeout=1)
+        )
         try:
-            with urllib.request.urlopen(f"{url}/.multistore/healthz", timeout=1, context=context):
+            conn.request("GET", "/.multistore/healthz")
+            if conn.getresponse().status == 200:
                 return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+        except (OSError, http.client.HTTPException):
             time.sleep(0.05)
+        finally:
+            conn.close()
     raise TimeoutError(f"gateway at {url} did not become healthy in {timeout}s")
 
 
@@ -117,7 +137,11 @@ def running_gateway(
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=process_env)
     try:
         _wait_healthy(url, process, tls.ca_cert if tls else None, startup_timeout)
-        yield GatewayProcess(url, process.pid, log_path, tls.ca_cert if tls else None)
+        gateway = GatewayProcess(url, process.pid, log_path, tls.ca_cert if tls else None)
+        try:
+            yield gateway
+        finally:
+            gateway.close_clients()
     except BaseException:
         sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
         raise

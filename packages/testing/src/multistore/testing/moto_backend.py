@@ -19,16 +19,21 @@ MOTO_SECRET_KEY = "motosecretkey"
 @dataclass(frozen=True, slots=True)
 class MotoS3:
     endpoint: str
+    _client: Any = None
 
     def client(self) -> Any:
         """A boto3 client talking to moto directly (to inspect what the gateway stored)."""
-        return boto3.client(
+        if self._client is not None:
+            return self._client
+        client = boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id=MOTO_ACCESS_KEY,
             aws_secret_access_key=MOTO_SECRET_KEY,
         )
+        object.__setattr__(self, "_client", client)
+        return client
 
     def backend_options(self, bucket_name: str) -> dict[str, str]:
         return {
@@ -46,6 +51,9 @@ def running_moto() -> Iterator[MotoS3]:
     server.start()
     host, port = server.get_host_and_port()
     try:
-        yield MotoS3(endpoint=f"http://{host}:{port}")
+        moto = MotoS3(endpoint=f"http://{host}:{port}")
+        yield moto
+        if moto._client is not None:
+            moto._client.close()
     finally:
         server.stop()

@@ -20,8 +20,13 @@ from multistore.server.demo import demo_config
 from multistore.server.handler import handle
 from multistore.server.settings import ServerSettings
 from multistore.server.transport import AiohttpTransport
-from multistore.static_config import CachedProvider, StaticConfig, StaticProvider, load_config
-from multistore.static_config import parse_config
+from multistore.static_config import (
+    CachedProvider,
+    StaticConfig,
+    StaticProvider,
+    load_config,
+    parse_config,
+)
 
 logger = logging.getLogger("multistore.server")
 

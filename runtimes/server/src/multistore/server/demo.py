@@ -43,9 +43,7 @@ def demo_config(data_dir: Path) -> dict[str, Any]:
                 "principal_name": "demo-user",
                 "created_at": "2024-01-01T00:00:00Z",
                 "enabled": True,
-                "allowed_scopes": [
-                    {"bucket": DEMO_BUCKET, "prefixes": [], "actions": ALL_ACTIONS}
-                ],
+                "allowed_scopes": [{"bucket": DEMO_BUCKET, "prefixes": [], "actions": ALL_ACTIONS}],
             }
         ],
     }

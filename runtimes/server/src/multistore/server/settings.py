@@ -76,7 +76,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
-def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> ServerSettings:
+def load_settings(
+    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+) -> ServerSettings:
     env = os.environ if env is None else env
     parser = build_parser(env)
     args = parser.parse_args(argv)

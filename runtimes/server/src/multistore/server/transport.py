@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -32,7 +31,7 @@ class AiohttpTransportResponse:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise TransportError(f"backend stream failed: {exc!r}") from exc
 
     async def read(self, limit: int) -> bytes:
@@ -87,7 +86,7 @@ class AiohttpTransport:
                 allow_redirects=False,
                 compress=None,
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             if relay is not None and relay.error is not None:
                 # The upload failed because the client's body did (bad digest, short body):
                 # that is the error to report, not the broken backend connection.

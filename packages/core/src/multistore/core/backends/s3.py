@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import xmltodict
 from multidict import CIMultiDict
@@ -312,7 +312,7 @@ def parse_list_page(body: bytes) -> ListPage:
 
     def decode(value: object) -> str:
         text = _text(value)
-        return unquote(text) if encoded else text
+        return unquote_plus(text) if encoded else text
 
     page = ListPage()
     for item in doc.get("Contents") or ():

@@ -116,7 +116,9 @@ class S3Dispatcher:
         query = parse_list_query(ctx.request.query, version=version)
         backend = self._backends.get(bucket)
         page = await backend.list_objects(
-            backend_list_request(query, backend_prefix=bucket.backend_prefix)
+            backend_list_request(
+                query, backend_prefix=bucket.backend_prefix, rewrite=ctx.list_rewrite
+            )
         )
         body = render_list_result(
             query,

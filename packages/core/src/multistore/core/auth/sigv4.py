@@ -1,0 +1,475 @@
+"""Inbound request authentication: parse and verify SigV4 (header and presigned) and SigV2
+presigned URLs.
+
+Verification is two steps so the caller can look the access key up in between:
+:func:`parse_signature` says *who claims to sign* (or ``None`` for anonymous), and
+:func:`verify_signature` checks the claim with that key's secret. Everything is computed
+from the request exactly as it came off the wire (raw path, raw query, the client's own
+``Host``), because that is what the client signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import hashlib
+import hmac
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import unquote
+
+from multidict import MultiMapping
+
+from multistore.core.auth.canonical import (
+    ALGORITHM,
+    SCOPE_TERMINATOR,
+    STREAMING_PAYLOAD_SENTINELS,
+    UNSIGNED_PAYLOAD,
+    canonical_headers,
+    canonical_query_string,
+    canonical_request,
+    credential_scope,
+    derive_signing_key,
+    hash_canonical_request,
+    log_signing_steps,
+    logger,
+    signature_hex,
+    string_to_sign,
+    wire_bytes,
+)
+from multistore.core.errors import (
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError,
+    InvalidArgument,
+    InvalidRequest,
+    RequestTimeTooSkewed,
+    S3Error,
+    SignatureDoesNotMatch,
+)
+from multistore.core.http import RequestInfo
+
+MAX_CLOCK_SKEW_SECONDS = 15 * 60
+MAX_PRESIGN_EXPIRES_SECONDS = 7 * 24 * 3600
+
+_SIGNATURE_PARAM = frozenset({"X-Amz-Signature"})
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+# Sub-resources that belong in a SigV2 CanonicalizedResource; the same list botocore's
+# HmacV1Auth signs, so URLs it presigns verify here.
+_V2_SUBRESOURCES = frozenset(
+    {
+        "accelerate", "acl", "analytics", "cors", "defaultObjectAcl", "delete", "inventory",
+        "lifecycle", "location", "logging", "metrics", "notification", "object-lock",
+        "partNumber", "policy", "replication", "requestPayment", "response-cache-control",
+        "response-content-disposition", "response-content-encoding",
+        "response-content-language", "response-content-type", "response-expires", "restore",
+        "select", "select-type", "storageClass", "tagging", "torrent", "uploadId", "uploads",
+        "versionId", "versioning", "versions", "website",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSignature:
+    """Who claims to have signed the request, and with which parameters.
+
+    ``payload_hash`` is what the canonical request ends with: the ``x-amz-content-sha256``
+    header for header auth, ``UNSIGNED-PAYLOAD`` for presigned URLs unless the URL carries
+    ``X-Amz-Content-Sha256``. ``expires`` is ``X-Amz-Expires`` in seconds (SigV4 query) or
+    the absolute ``Expires`` epoch (SigV2 query).
+    """
+
+    kind: Literal["header", "query", "v2-query"]
+    access_key_id: str
+    signature: str
+    session_token: str | None
+    amz_date: str = ""
+    scope_date: str = ""
+    region: str = ""
+    service: str = ""
+    signed_headers: tuple[str, ...] = ()
+    payload_hash: str = ""
+    expires: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSignature:
+    """What aws-chunked signed-payload verification chains its chunk signatures from."""
+
+    signing_key: bytes
+    seed_signature: str
+    amz_date: str
+    scope: str
+
+
+def parse_signature(request: RequestInfo) -> ParsedSignature | None:
+    """Read the signature a request claims; ``None`` means an anonymous request.
+
+    Raises the S3 error a malformed claim deserves (400s), so a broken client gets a
+    precise answer rather than a generic signature mismatch.
+    """
+    authorization = request.headers.get("Authorization")
+    query_kind = _query_auth_kind(request)
+    if authorization is not None:
+        if query_kind is not None:
+            raise InvalidArgument(
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+                "Signature query string parameter or the Authorization header should be specified"
+            )
+        return _parse_authorization_header(authorization, request)
+    if query_kind == "query":
+        return _parse_v4_query(request)
+    if query_kind == "v2-query":
+        return _parse_v2_query(request)
+    return None
+
+
+def verify_signature(
+    parsed: ParsedSignature,
+    request: RequestInfo,
+    secret_access_key: str,
+    *,
+    now: float,
+    virtual_hosted_bucket: str | None = None,
+) -> VerifiedSignature | None:
+    """Check ``parsed`` against ``secret_access_key``; raise the S3 error if it fails.
+
+    ``now`` is epoch seconds. ``virtual_hosted_bucket`` is the bucket named by the Host of a
+    virtual-hosted-style request: SigV2's canonical resource starts with ``/bucket`` even
+    then. Returns ``None`` for SigV2, whose payloads are never chunk-signed.
+    """
+    if parsed.kind == "v2-query":
+        _verify_v2_query(parsed, request, secret_access_key, now=now, bucket=virtual_hosted_bucket)
+        return None
+
+    request_time = _amz_date_to_epoch(parsed.amz_date)
+    if parsed.kind == "header":
+        if request_time is None:
+            raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+        if abs(now - request_time) > MAX_CLOCK_SKEW_SECONDS:
+            raise RequestTimeTooSkewed()
+        if parsed.scope_date != parsed.amz_date[:8]:
+            raise AuthorizationHeaderMalformed(
+                f"the credential scope date {parsed.scope_date!r} does not match "
+                f"the request date {parsed.amz_date[:8]!r}"
+            )
+        canonical_query = canonical_query_string(request.raw_query)
+    else:
+        if request_time is None:
+            raise AuthorizationQueryParametersError("X-Amz-Date must be in YYYYMMDDTHHMMSSZ form")
+        if request_time - now > MAX_CLOCK_SKEW_SECONDS:
+            raise RequestTimeTooSkewed()
+        if now > request_time + (parsed.expires or 0):
+            raise AccessDenied("Request has expired")
+        if parsed.scope_date != parsed.amz_date[:8]:
+            raise AuthorizationQueryParametersError(
+                f"the credential scope date {parsed.scope_date!r} does not match "
+                f"X-Amz-Date {parsed.amz_date[:8]!r}"
+            )
+        canonical_query = canonical_query_string(request.raw_query, exclude=_SIGNATURE_PARAM)
+
+    creq = canonical_request(
+        request.method,
+        request.raw_path or "/",
+        canonical_query,
+        canonical_headers(request.headers, parsed.signed_headers),
+        ";".join(parsed.signed_headers),
+        parsed.payload_hash,
+    )
+    scope = credential_scope(parsed.scope_date, parsed.region, parsed.service)
+    sts = string_to_sign(parsed.amz_date, scope, hash_canonical_request(creq))
+    signing_key = derive_signing_key(
+        secret_access_key, parsed.scope_date, parsed.region, parsed.service
+    )
+    expected = signature_hex(signing_key, sts)
+    if not hmac.compare_digest(expected.encode(), wire_bytes(parsed.signature)):
+        log_signing_steps("SigV4 signature mismatch", creq, sts)
+        raise SignatureDoesNotMatch()
+    log_signing_steps("SigV4 signature verified", creq, sts)
+    return VerifiedSignature(
+        signing_key=signing_key, seed_signature=expected, amz_date=parsed.amz_date, scope=scope
+    )
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def _query_auth_kind(request: RequestInfo) -> Literal["query", "v2-query"] | None:
+    raw_query = request.raw_query
+    # Cheap substring test first: most requests carry no query auth and should not pay for
+    # parsing the query here.
+    if not raw_query or not ("X-Amz-" in raw_query or "Signature" in raw_query):
+        return None
+    query = request.query
+    # A half-built presigned URL (algorithm or credential without a signature) is answered
+    # with a precise 400 rather than silently served as anonymous.
+    v4 = "X-Amz-Signature" in query or "X-Amz-Algorithm" in query or "X-Amz-Credential" in query
+    v2 = "Signature" in query
+    if v4 and v2:
+        raise InvalidArgument(
+            "Only one auth mechanism allowed; use either SigV4 (X-Amz-*) or SigV2 "
+            "(AWSAccessKeyId/Signature/Expires) query parameters, not both"
+        )
+    if v4:
+        return "query"
+    return "v2-query" if v2 else None
+
+
+def _parse_authorization_header(value: str, request: RequestInfo) -> ParsedSignature:
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme != ALGORITHM:
+        if scheme == "AWS":
+            raise InvalidRequest(
+                "Signature Version 2 Authorization headers are not supported; "
+                "please sign requests with AWS4-HMAC-SHA256 (Signature Version 4)"
+            )
+        raise InvalidRequest(
+            f"Unsupported Authorization type {scheme[:40]!r}; "
+            "please sign requests with AWS4-HMAC-SHA256 (Signature Version 4)"
+        )
+    fields: dict[str, str] = {}
+    # SigV4 separates components with ',' and clients differ on the space after it.
+    for component in rest.split(","):
+        name, sep, field_value = component.strip().partition("=")
+        if sep:
+            fields[name] = field_value.strip()
+    credential = fields.get("Credential", "")
+    signed_headers = fields.get("SignedHeaders", "")
+    signature = fields.get("Signature", "")
+    if not (credential and signed_headers and signature):
+        missing = [
+            name for name in ("Credential", "SignedHeaders", "Signature") if not fields.get(name)
+        ]
+        raise AuthorizationHeaderMalformed(
+            f"the Authorization header is missing {', '.join(missing)}"
+        )
+    access_key_id, scope_date, region, service = _parse_credential(
+        credential, AuthorizationHeaderMalformed
+    )
+    headers = request.headers
+    return ParsedSignature(
+        kind="header",
+        access_key_id=access_key_id,
+        signature=signature,
+        session_token=headers.get("x-amz-security-token"),
+        amz_date=_header_amz_date(headers),
+        scope_date=scope_date,
+        region=region,
+        service=service,
+        signed_headers=_parse_signed_headers(signed_headers, AuthorizationHeaderMalformed),
+        payload_hash=_header_payload_hash(request),
+    )
+
+
+def _parse_v4_query(request: RequestInfo) -> ParsedSignature:
+    query = request.query
+    if query.get("X-Amz-Algorithm") != ALGORITHM:
+        raise AuthorizationQueryParametersError(f'X-Amz-Algorithm only supports "{ALGORITHM}"')
+    names = ("X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders")
+    values = [query.get(name, "") for name in (*names, "X-Amz-Signature")]
+    if not all(values):
+        raise AuthorizationQueryParametersError(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, "
+            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+            "and X-Amz-Expires parameters."
+        )
+    credential, amz_date, expires_text, signed_headers, signature = values
+    access_key_id, scope_date, region, service = _parse_credential(
+        credential, AuthorizationQueryParametersError
+    )
+    if _amz_date_to_epoch(amz_date) is None:
+        raise AuthorizationQueryParametersError("X-Amz-Date must be in YYYYMMDDTHHMMSSZ form")
+    expires = _parse_seconds(expires_text)
+    if expires is None or expires < 1:
+        raise AuthorizationQueryParametersError("X-Amz-Expires must be a positive integer")
+    if expires > MAX_PRESIGN_EXPIRES_SECONDS:
+        raise AuthorizationQueryParametersError(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+        )
+    return ParsedSignature(
+        kind="query",
+        access_key_id=access_key_id,
+        signature=signature,
+        session_token=query.get("X-Amz-Security-Token")
+        or request.headers.get("x-amz-security-token"),
+        amz_date=amz_date,
+        scope_date=scope_date,
+        region=region,
+        service=service,
+        signed_headers=_parse_signed_headers(signed_headers, AuthorizationQueryParametersError),
+        payload_hash=query.get("X-Amz-Content-Sha256", UNSIGNED_PAYLOAD),
+        expires=expires,
+    )
+
+
+def _parse_v2_query(request: RequestInfo) -> ParsedSignature:
+    query = request.query
+    access_key_id = query.get("AWSAccessKeyId", "")
+    signature = query.get("Signature", "")
+    expires_text = query.get("Expires", "")
+    if not (access_key_id and signature and expires_text):
+        raise AuthorizationQueryParametersError(
+            "Query-string authentication requires the AWSAccessKeyId, Signature "
+            "and Expires parameters"
+        )
+    expires = _parse_seconds(expires_text)
+    if expires is None:
+        raise AuthorizationQueryParametersError("Expires must be an integer epoch time")
+    return ParsedSignature(
+        kind="v2-query",
+        access_key_id=access_key_id,
+        # base64 '+' sent unencoded arrives as a space after form decoding.
+        signature=signature.replace(" ", "+"),
+        # botocore moves the token into the query as lower-case x-amz-security-token.
+        session_token=query.get("x-amz-security-token")
+        or query.get("X-Amz-Security-Token")
+        or request.headers.get("x-amz-security-token"),
+        expires=expires,
+    )
+
+
+def _parse_credential(credential: str, error: type[S3Error]) -> tuple[str, str, str, str]:
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != SCOPE_TERMINATOR or not all(parts[:4]):
+        raise error(
+            f"malformed credential {credential[:200]!r}; expected "
+            f"<access key>/<YYYYMMDD>/<region>/<service>/{SCOPE_TERMINATOR}"
+        )
+    access_key_id, scope_date, region, service, _ = parts
+    return access_key_id, scope_date, region, service
+
+
+def _parse_signed_headers(value: str, error: type[S3Error]) -> tuple[str, ...]:
+    names = tuple(value.split(";"))
+    if not all(names):
+        raise error(f"malformed SignedHeaders {value[:200]!r}")
+    return names
+
+
+def _header_amz_date(headers: MultiMapping[str]) -> str:
+    amz_date = headers.get("x-amz-date")
+    if amz_date is not None:
+        return amz_date
+    # SigV4 allows the Date header instead; the string to sign still uses the ISO 8601
+    # basic form, so convert it.
+    date = headers.get("Date")
+    if date is None:
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    try:
+        parsed = parsedate_to_datetime(date)
+    except (TypeError, ValueError) as exc:
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _header_payload_hash(request: RequestInfo) -> str:
+    declared = request.headers.get("x-amz-content-sha256")
+    if declared is None:
+        # S3 clients always send the header. Generic SigV4 signers (e.g. botocore for
+        # sts:GetCallerIdentity) sign the body's hash instead; the runtime hands form bodies
+        # over up front, so that case can be honoured too.
+        if request.form_body is not None:
+            return hashlib.sha256(request.form_body).hexdigest()
+        return UNSIGNED_PAYLOAD
+    if not (
+        declared == UNSIGNED_PAYLOAD
+        or declared in STREAMING_PAYLOAD_SENTINELS
+        or _SHA256_HEX.fullmatch(declared)
+    ):
+        raise InvalidArgument(
+            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value, "
+            "or a hex SHA-256 digest"
+        )
+    return declared
+
+
+def _parse_seconds(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+@lru_cache(maxsize=256)
+def _amz_date_to_epoch(value: str) -> int | None:
+    """Epoch seconds of a ``YYYYMMDDTHHMMSSZ`` timestamp, or ``None`` if it is not one."""
+    if len(value) != 16 or value[8] != "T" or value[15] != "Z":
+        return None
+    digits = value[:8] + value[9:15]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    try:
+        moment = datetime(
+            int(value[0:4]), int(value[4:6]), int(value[6:8]),
+            int(value[9:11]), int(value[11:13]), int(value[13:15]),
+            tzinfo=UTC,
+        )  # fmt: skip
+    except ValueError:
+        return None
+    return calendar.timegm(moment.utctimetuple())
+
+
+# --- SigV2 presigned URLs -----------------------------------------------------------------
+
+
+def _verify_v2_query(
+    parsed: ParsedSignature,
+    request: RequestInfo,
+    secret_access_key: str,
+    *,
+    now: float,
+    bucket: str | None,
+) -> None:
+    if parsed.expires is None or now > parsed.expires:
+        raise AccessDenied("Request has expired")
+    text = _v2_string_to_sign(request, bucket=bucket)
+    digest = hmac.digest(wire_bytes(secret_access_key), wire_bytes(text), "sha1")
+    expected = base64.b64encode(digest)
+    if not hmac.compare_digest(expected, wire_bytes(parsed.signature)):
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("SigV2 signature mismatch\nStringToSign:\n%s", text)
+        raise SignatureDoesNotMatch()
+
+
+def _v2_string_to_sign(request: RequestInfo, *, bucket: str | None) -> str:
+    query = request.query
+    headers = request.headers
+    # botocore moves Content-MD5/Content-Type and x-amz-* headers it signed into the query;
+    # the client may or may not send them again as headers, and a header wins if it does.
+    content_md5 = headers.get("Content-MD5", query.get("content-md5", "")).strip()
+    content_type = headers.get("Content-Type", query.get("content-type", "")).strip()
+    amz_headers: dict[str, list[str]] = {}
+    for name, value in query.items():
+        lowered = name.lower()
+        if lowered.startswith("x-amz-"):
+            amz_headers.setdefault(lowered, []).append(value.strip())
+    from_headers: dict[str, list[str]] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith("x-amz-"):
+            from_headers.setdefault(lowered, []).append(value.strip())
+    amz_headers.update(from_headers)
+    amz_lines = "".join(f"{name}:{','.join(amz_headers[name])}\n" for name in sorted(amz_headers))
+    return (
+        f"{request.method}\n{content_md5}\n{content_type}\n{query['Expires']}\n"
+        f"{amz_lines}{_v2_canonical_resource(request, bucket=bucket)}"
+    )
+
+
+def _v2_canonical_resource(request: RequestInfo, *, bucket: str | None) -> str:
+    path = request.raw_path or "/"
+    resource = f"/{bucket}{path}" if bucket else path
+    subresources: list[tuple[str, str]] = []
+    for piece in request.raw_query.split("&"):
+        name, sep, value = piece.partition("=")
+        if name in _V2_SUBRESOURCES:
+            subresources.append((name, f"{name}={unquote(value)}" if sep else name))
+    if not subresources:
+        return resource
+    subresources.sort(key=lambda item: item[0])
+    return f"{resource}?{'&'.join(text for _, text in subresources)}"
