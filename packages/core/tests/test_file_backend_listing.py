@@ -68,7 +68,8 @@ def s3_order(keys: list[str]) -> list[str]:
 def oracle(
     keys: list[str], *, prefix: str, delimiter: str, start_after: str
 ) -> tuple[list[str], list[str]]:
-    """What S3 returns over all pages: keys > start-after under prefix, rolled up."""
+    """What S3 returns over all pages: keys > start-after under prefix, rolled up into
+    common prefixes, of which only those sorting after start-after are returned."""
     contents: list[str] = []
     prefixes: list[str] = []
     for key in s3_order(keys):
@@ -77,6 +78,8 @@ def oracle(
         rest = key[len(prefix) :]
         if delimiter and delimiter in rest:
             common = prefix + rest[: rest.index(delimiter) + len(delimiter)]
+            if start_after and common.encode() <= start_after.encode():
+                continue
             if not prefixes or prefixes[-1] != common:
                 prefixes.append(common)
             continue
@@ -130,6 +133,26 @@ async def test_common_prefixes_paginate_once_each(backend: FileBackend, root: Pa
     prefixes = [cp for p in pages for cp in p.common_prefixes]
     assert prefixes == [f"dir{i:02d}/" for i in range(12)]
     assert [e.key for p in pages for e in p.entries] == ["loose1", "loose2"]
+
+
+async def test_v1_marker_naming_a_common_prefix_resumes_after_it(
+    backend: FileBackend, root: Path
+) -> None:
+    # The V1 pagination S3 clients do: NextMarker is the last common prefix returned.
+    place(root, ["dir1/subdir/file.txt", "dir1/subdir.ext", "dir1/subdir1.ext", "dir1/z/1"])
+    first = await backend.list_objects(ListRequest(prefix="dir1/", delimiter="/", max_keys=2))
+    assert [e.key for e in first.entries] == ["dir1/subdir.ext"]
+    assert first.common_prefixes == ["dir1/subdir/"]
+    second = await backend.list_objects(
+        ListRequest(prefix="dir1/", delimiter="/", max_keys=2, start_after="dir1/subdir/")
+    )
+    assert [e.key for e in second.entries] == ["dir1/subdir1.ext"]
+    assert second.common_prefixes == ["dir1/z/"]
+    inside = await backend.list_objects(
+        ListRequest(prefix="dir1/", delimiter="/", start_after="dir1/subdir/a")
+    )
+    assert [e.key for e in inside.entries] == ["dir1/subdir1.ext"]
+    assert inside.common_prefixes == ["dir1/z/"]
 
 
 async def test_start_after(backend: FileBackend, root: Path) -> None:

@@ -96,7 +96,10 @@ def test_conditional_get(full_client: Any, backend: BackendUnderTest, unique: st
         full_client.get_object(Bucket=backend.data, Key=key, IfModifiedSince=last_modified)
     assert status_of(info.value) == 304
     past = last_modified - timedelta(days=1)
-    assert full_client.get_object(Bucket=backend.data, Key=key, IfModifiedSince=past)["Body"].read() == b"v1"
+    assert (
+        full_client.get_object(Bucket=backend.data, Key=key, IfModifiedSince=past)["Body"].read()
+        == b"v1"
+    )
     with pytest.raises(ClientError) as info:
         full_client.get_object(Bucket=backend.data, Key=key, IfUnmodifiedSince=past)
     assert status_of(info.value) == 412

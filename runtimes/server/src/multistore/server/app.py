@@ -107,7 +107,9 @@ def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application(handler_args={"max_field_size": 16 << 10})
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_gateway_context)
-    app.router.add_route("*", "/{tail:.*}", _handler, expect_handler=_defer_continue)
+    # [\s\S] rather than ".": a decoded path may contain a newline, which must reach the
+    # gateway (and be refused as a bad key) instead of falling into aiohttp's 404.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", _handler, expect_handler=_defer_continue)
     return app
 
 

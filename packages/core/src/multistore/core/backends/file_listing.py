@@ -10,9 +10,10 @@ more than one directory's names per level.
 Cost of one page: the walk opens the directory named by the prefix directly (no scan of
 the levels above it), then reads and sorts only the directories it enters; a directory
 whose keys all sort before ``start-after``/the continuation token, or outside the prefix,
-or inside a common prefix already returned, is skipped by comparing names, without reading
-it. With a delimiter, a directory that rolls up into one common prefix is not sorted at
-all: the first regular file found in it (unordered, early exit) proves the prefix exists.
+or inside a common prefix already returned (or sorting at or before the marker, which S3
+does not return), is skipped by comparing names, without reading it. With a delimiter, a
+directory that rolls up into one common prefix is not sorted at all: the first regular
+file found in it (unordered, early exit) proves the prefix exists.
 Only the keys returned are ``stat``-ed and have their sidecar read. A page therefore costs
 O(d log d) per directory entered (d = its entries), plus O(max-keys) stats.
 
@@ -99,7 +100,9 @@ def _walk(
                     continue
                 common_prefix = _rolled_up_prefix(subtree, cursor)
                 if common_prefix is not None:
-                    if _holds_any_file(directory_fd, name):
+                    if _prefix_wanted(common_prefix, cursor) and _holds_any_file(
+                        directory_fd, name
+                    ):
                         cursor.skip = common_prefix
                         yield common_prefix
                     continue
@@ -114,8 +117,9 @@ def _walk(
                     continue
                 common_prefix = _common_prefix_of(key, cursor)
                 if common_prefix is not None:
-                    cursor.skip = common_prefix
-                    yield common_prefix
+                    if _prefix_wanted(common_prefix, cursor):
+                        cursor.skip = common_prefix
+                        yield common_prefix
                     continue
                 entry = _entry(directory_fd, name, key, state)
                 if entry is not None:
@@ -158,8 +162,6 @@ def _rolled_up_prefix(subtree: str, cursor: _Cursor) -> str | None:
     """The one common prefix every key of ``subtree`` rolls up into, if the name decides it."""
     if not cursor.delimiter or not subtree.startswith(cursor.prefix):
         return None
-    if cursor.after is not None and cursor.after.startswith(subtree):
-        return None  # resuming inside it: walk it to find the keys after the position
     if cursor.skip is not None and cursor.skip.startswith(subtree):
         return None
     rest = subtree[len(cursor.prefix) :]
@@ -167,6 +169,13 @@ def _rolled_up_prefix(subtree: str, cursor: _Cursor) -> str | None:
     if position < 0:
         return None
     return cursor.prefix + rest[: position + len(cursor.delimiter)]
+
+
+def _prefix_wanted(common_prefix: str, cursor: _Cursor) -> bool:
+    # S3 returns a common prefix only if it sorts after the marker: that is how a V1
+    # NextMarker naming a common prefix resumes after all of its keys, and a start-after
+    # inside a common prefix skips the rest of it.
+    return cursor.after is None or common_prefix > cursor.after
 
 
 def _key_wanted(key: str, cursor: _Cursor) -> bool:

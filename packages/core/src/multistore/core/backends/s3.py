@@ -17,7 +17,11 @@ from urllib.parse import unquote_plus, urlsplit
 import xmltodict
 from multidict import CIMultiDict
 
-from multistore.core.auth.canonical import EMPTY_SHA256, UNSIGNED_PAYLOAD
+from multistore.core.auth.canonical import (
+    EMPTY_SHA256,
+    UNSIGNED_PAYLOAD,
+    canonical_query_from_params,
+)
 from multistore.core.auth.signing import RequestSigner, SigningCredentials
 from multistore.core.backends.base import (
     BackendServices,
@@ -55,7 +59,7 @@ from multistore.core.http import (
     TransportError,
     TransportResponse,
 )
-from multistore.core.s3.keys import encode_uri_component, encode_wire_path
+from multistore.core.s3.keys import encode_wire_path
 from multistore.core.s3.upload_body import iter_committing
 
 logger = logging.getLogger("multistore.core.backends.s3")
@@ -131,9 +135,7 @@ class S3Backend:
         payload_hash: str = UNSIGNED_PAYLOAD,
     ) -> TransportResponse:
         """Sign and send one request; ``path`` must already be wire-encoded."""
-        canonical_query = "&".join(
-            f"{encode_uri_component(k)}={encode_uri_component(v)}" for k, v in sorted(query)
-        )
+        canonical_query = canonical_query_from_params(query)
         out = dict(headers or {})
         out["user-agent"] = self._user_agent
         if self._signer is not None:

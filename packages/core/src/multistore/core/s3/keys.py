@@ -42,7 +42,3 @@ def encode_wire_path(key: str) -> str:
     """Percent-encode everything but ``A-Za-z0-9-._~/`` (UTF-8), so ``%`` can never alias."""
     return quote(key, safe="/~")
 
-
-def encode_uri_component(value: str) -> str:
-    """SigV4 URI encoding of a query key or value: only unreserved characters stay raw."""
-    return quote(value, safe="~")
