@@ -1,0 +1,121 @@
+"""The server runtime itself: demo mode, health, extensions, workers, shutdown, file safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
+from multistore.testing.gateway import GatewayProcess, running_gateway
+from multistore.testing.ports import free_port
+from multistore.testing.signing import send
+
+from .conftest import FULL
+
+
+def test_demo_mode_serves_a_local_directory(tmp_path: Path) -> None:
+    with running_gateway(None, tmp_path) as gateway:
+        anonymous = gateway.client()
+        readme = anonymous.get_object(Bucket=DEMO_BUCKET, Key="README.txt")["Body"].read()
+        assert b"multistore" in readme
+        writer = gateway.client(DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY)
+        writer.put_object(Bucket=DEMO_BUCKET, Key="hello.txt", Body=b"hi")
+        assert (tmp_path / "data" / DEMO_BUCKET / "hello.txt").read_bytes() == b"hi"
+        with pytest.raises(ClientError):
+            anonymous.put_object(Bucket=DEMO_BUCKET, Key="nope.txt", Body=b"x")
+
+
+def test_health_and_request_ids(gateway: GatewayProcess) -> None:
+    health = send("GET", f"{gateway.url}/.multistore/healthz")
+    assert health.status == 200
+    assert health.body == b"ok\n"
+    error = send("GET", f"{gateway.url}/file-data/secret.txt")
+    request_id = error.headers["x-amz-request-id"]
+    assert f"<RequestId>{request_id}</RequestId>".encode() in error.body
+    assert f"id={request_id}" in gateway.log()
+
+
+def test_router_extension_discovered_through_entry_points(
+    gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    ping = send("GET", f"{gateway.url}/.example/ping")
+    assert (ping.status, ping.body) == (200, b"pong\n")
+    # A non-GET falls through the extension's route to the S3 pipeline.
+    assert send("POST", f"{gateway.url}/.example/ping").status != 200
+    with running_gateway(None, tmp_path, env={"MULTISTORE_EXAMPLE_DISABLED": "1"}) as declined:
+        assert send("GET", f"{declined.url}/.example/ping").status in (403, 404)
+        assert "declined: example" in declined.log()
+
+
+def test_server_errors_hide_internals(tmp_path: Path) -> None:
+    config = {"buckets": [{"name": "down", "backend_type": "s3", "anonymous_access": True,
+                           "backend_options": {"endpoint": f"http://127.0.0.1:{free_port()}",
+                                               "bucket_name": "secret-backend-name"}}]}  # fmt: skip
+    with running_gateway(config, tmp_path) as gateway:
+        response = send("GET", f"{gateway.url}/down/key.txt")
+        assert response.status == 503
+        assert b"<Code>ServiceUnavailable</Code>" in response.body
+        assert b"secret-backend-name" not in response.body
+        assert b"127.0.0.1" not in response.body
+        assert "unreachable" in gateway.log()
+
+
+def test_file_backend_never_leaves_its_root(
+    gateway: GatewayProcess, file_roots: dict[str, Path], tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("top secret")
+    root = file_roots["file-public"]
+    (root / "link").symlink_to(outside)
+    (root / "file-link.txt").symlink_to(outside / "secret.txt")
+    anonymous = gateway.client()
+    writer = gateway.client(*FULL)
+    for key in ("link/secret.txt", "file-link.txt"):
+        with pytest.raises(ClientError):
+            anonymous.get_object(Bucket="file-public", Key=key)
+        with pytest.raises(ClientError):
+            writer.put_object(Bucket="file-public", Key=key, Body=b"overwritten")
+    listed = writer.list_objects_v2(Bucket="file-public")
+    assert not any("secret" in o["Key"] for o in listed.get("Contents", []))
+    for raw in ("/file-public/../outside/secret.txt", "/file-public/%2e%2e/outside/secret.txt",
+                "/file-public//etc/passwd", "/file-public/%2Fetc%2Fpasswd"):  # fmt: skip
+        assert send("GET", gateway.url + raw).status in (400, 403, 404), raw
+    assert (outside / "secret.txt").read_text() == "top secret"
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+
+
+def test_workers_share_the_port_and_sigterm_drains(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "multistore.server", "--listen", f"127.0.0.1:{port}",
+               "--workers", "2", "--data-dir", str(tmp_path / "data")]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTISTORE_")}
+    log = tmp_path / "workers.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and log.read_text().count("listening on") < 2:
+            time.sleep(0.1)
+        assert log.read_text().count("listening on") == 2, log.read_text()
+        pids = set()
+        for _ in range(20):
+            assert send("GET", f"http://127.0.0.1:{port}/demo/README.txt").status == 200
+        for line in log.read_text().splitlines():
+            if "multistore.access" in line:
+                pids.add(line.split("[", 1)[1].split("]", 1)[0])
+        assert len(pids) >= 1
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert log.read_text().count("shutting down") == 2
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
