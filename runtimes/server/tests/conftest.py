@@ -136,7 +136,7 @@ def gateway_config(moto: MotoS3, roots: dict[str, Path]) -> dict[str, Any]:
                 [{"bucket": "*", "prefixes": [], "actions": ALL_ACTIONS}],
                 expires_at="2020-01-01T00:00:00Z",
             ),
-        ],  # fmt: skip
+        ],
     }
 
 

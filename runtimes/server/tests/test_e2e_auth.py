@@ -156,7 +156,9 @@ def test_tampered_request_is_refused(gateway: GatewayProcess) -> None:
 @pytest.mark.parametrize(
     "authorization",
     [
-        "AWS4-HMAC-SHA256 Credential=AKIAFULL000000000000/20250101/us-east-1/s3, SignedHeaders=host, Signature=00",
+        # A credential scope with four parts instead of five.
+        "AWS4-HMAC-SHA256 Credential=AKIAFULL000000000000/20250101/us-east-1/s3, "
+        "SignedHeaders=host, Signature=00",
         "AWS4-HMAC-SHA256 garbage",
         "AWS AKIAFULL000000000000:c2lnbmF0dXJl",
     ],

@@ -31,7 +31,8 @@ def test_presigned_get_and_put(
         "put_object", Params={"Bucket": backend.data, "Key": key}, ExpiresIn=300
     )
     if signature_version is None:
-        assert "AWSAccessKeyId=" in put_url and "Signature=" in put_url
+        assert "AWSAccessKeyId=" in put_url
+        assert "Signature=" in put_url
     else:
         assert "X-Amz-Signature=" in put_url
     assert send("PUT", put_url, body=b"via presigned put").status == 200
@@ -94,8 +95,13 @@ def test_tls_round_trip_uses_aws_chunked_uploads(
 
 def aws_cli(gateway: GatewayProcess, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=FULL[0], AWS_SECRET_ACCESS_KEY=FULL[1], AWS_DEFAULT_REGION="us-east-1",
-               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)  # fmt: skip
+    env.update(
+        AWS_ACCESS_KEY_ID=FULL[0],
+        AWS_SECRET_ACCESS_KEY=FULL[1],
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
     command = [sys.executable, "-m", "awscli", *args, "--endpoint-url", gateway.url]
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False

@@ -142,7 +142,9 @@ class MethodNotAllowed(S3Error):
     code, status = "MethodNotAllowed", 405
     default_message = "The specified method is not allowed against this resource."
 
-    def __init__(self, message: str | None = None, *, allowed: str = "", resource: str | None = None):
+    def __init__(
+        self, message: str | None = None, *, allowed: str = "", resource: str | None = None
+    ):
         super().__init__(message, resource=resource)
         self.allowed = allowed
 
@@ -170,7 +172,9 @@ class InternalError(S3Error):
 
 class NotImplementedOperation(S3Error):
     code, status = "NotImplemented", 501
-    default_message = "A header or query you provided implies functionality that is not implemented."
+    default_message = (
+        "A header or query you provided implies functionality that is not implemented."
+    )
 
     @property
     def public_message(self) -> str:

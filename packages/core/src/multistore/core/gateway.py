@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
-from multistore.core.auth.authorize import is_authorized, may_know_bucket
+from multistore.core.auth.authorize import may_know_bucket
 from multistore.core.auth.identity import Authentication, Identity, IdentityResolver
 from multistore.core.backends.pool import BackendPool
 from multistore.core.errors import (
@@ -102,8 +102,8 @@ class ProxyGateway:
             return Handled(self.error_response(error, request), request_id, context, error)
         except Exception as exc:
             logger.exception("request %s failed: %s", request_id, exc)
-            error = InternalError(str(exc))
-            return Handled(self.error_response(error, request), request_id, context, error)
+            internal = InternalError(str(exc))
+            return Handled(self.error_response(internal, request), request_id, context, internal)
 
     async def authorize(self, request: RequestInfo) -> DispatchContext:
         """Parse, authenticate and authorize without touching the body.

@@ -72,6 +72,11 @@ class _Pattern:
         return params
 
 
+def _precedence(item: tuple[_Pattern, RouteHandler]) -> tuple[bool, int]:
+    pattern = item[0]
+    return (pattern.catch_all is not None, -len(pattern.segments))
+
+
 def _is_param(segment: str) -> bool:
     return segment.startswith("{") and segment.endswith("}") and not segment.startswith("{*")
 
@@ -95,7 +100,7 @@ class Router:
         else:
             self._patterns.append((parsed, handler))
             # Parameters before catch-alls; within a kind, more literal segments first.
-            self._patterns.sort(key=lambda item: (item[0].catch_all is not None, -len(item[0].segments)))
+            self._patterns.sort(key=_precedence)
         return self
 
     def __len__(self) -> int:

@@ -32,7 +32,8 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
         import uvloop
     except ModuleNotFoundError:
         return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
 
 
 async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:

@@ -44,10 +44,18 @@ def is_authorized(identity: Identity, bucket: BucketConfig, action: Action, key:
         return True
     if identity.is_anonymous:
         return False
-    if identity.role_id is not None and bucket.allowed_roles:
-        if identity.role_id not in bucket.allowed_roles:
-            return False
+    if not _role_admitted(identity, bucket):
+        return False
     return any(scope_allows(s, bucket.name, action, key) for s in identity.scopes)
+
+
+def _role_admitted(identity: Identity, bucket: BucketConfig) -> bool:
+    """A bucket's non-empty ``allowed_roles`` admits only temporary credentials of those roles."""
+    return (
+        identity.role_id is None
+        or not bucket.allowed_roles
+        or (identity.role_id in bucket.allowed_roles)
+    )
 
 
 def may_know_bucket(identity: Identity, bucket_name: str) -> bool:
@@ -59,15 +67,14 @@ def can_use_bucket(identity: Identity, bucket: BucketConfig) -> bool:
     """Whether ListBuckets shows ``bucket`` to ``identity``."""
     if bucket.anonymous_access:
         return True
-    if identity.role_id is not None and bucket.allowed_roles:
-        if identity.role_id not in bucket.allowed_roles:
-            return False
+    if not _role_admitted(identity, bucket):
+        return False
     return any(s.bucket in ("*", bucket.name) for s in identity.scopes)
 
 
 def allows_any_key(identity: Identity, bucket: BucketConfig, action: Action) -> bool:
     """Coarse check for DeleteObjects: some key of ``bucket`` may get ``action``."""
-    if identity.is_anonymous:
+    if identity.is_anonymous or not _role_admitted(identity, bucket):
         return False
     return any(
         s.bucket in ("*", bucket.name) and _scope_permits_action(s, action) for s in identity.scopes

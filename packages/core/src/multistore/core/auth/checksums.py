@@ -112,7 +112,7 @@ def _zlib_crc32(data: Buffer, previous: int) -> int:
 def _crt_crc(name: str) -> _CrcFunction:
     # Imported on first use: loading the awscrt native library costs ~50 ms, which a Lambda
     # cold start should only pay when a client actually sends CRC32C or CRC64NVME.
-    from awscrt import checksums  # type: ignore[import-untyped]
+    from awscrt import checksums
 
     function = getattr(checksums, name)
 

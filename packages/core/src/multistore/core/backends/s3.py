@@ -15,7 +15,6 @@ from datetime import datetime
 from urllib.parse import unquote_plus, urlsplit
 
 import xmltodict
-from multidict import CIMultiDict
 
 from multistore.core.auth.canonical import (
     EMPTY_SHA256,
@@ -253,7 +252,9 @@ class S3Backend:
             query.append(("continuation-token", request.continuation_token))
         if request.start_after:
             query.append(("start-after", request.start_after))
-        response = await self.send("GET", self.bucket_path(), query=query, payload_hash=EMPTY_SHA256)
+        response = await self.send(
+            "GET", self.bucket_path(), query=query, payload_hash=EMPTY_SHA256
+        )
         await self.raise_for_status(response, None)
         try:
             body = await response.read(MAX_LIST_BODY)

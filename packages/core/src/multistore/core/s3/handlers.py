@@ -69,7 +69,8 @@ class S3Dispatcher:
             # Each key is authorized again when the body is read.
             return allows_any_key(identity, bucket, Action.DELETE_OBJECT)
         if op in (Op.LIST_OBJECTS, Op.LIST_OBJECTS_V2, Op.LIST_MULTIPART_UPLOADS):
-            return is_authorized(identity, bucket, Action.LIST_BUCKET, request.query.get("prefix", ""))
+            prefix = request.query.get("prefix", "")
+            return is_authorized(identity, bucket, Action.LIST_BUCKET, prefix)
         return is_authorized(identity, bucket, operation.action, operation.key)
 
     async def authorize_copy_source(self, identity: Identity, operation: S3Request) -> None:
@@ -112,8 +113,8 @@ class S3Dispatcher:
 
     async def _list_objects(self, ctx: DispatchContext) -> GatewayResponse:
         bucket = _bucket(ctx)
-        version = 2 if ctx.operation.op is Op.LIST_OBJECTS_V2 else 1
-        query = parse_list_query(ctx.request.query, version=version)
+        v2 = ctx.operation.op is Op.LIST_OBJECTS_V2
+        query = parse_list_query(ctx.request.query, version=2 if v2 else 1)
         backend = self._backends.get(bucket)
         page = await backend.list_objects(
             backend_list_request(

@@ -41,4 +41,3 @@ def strip_backend_prefix(backend_prefix: str, backend_key: str) -> str:
 def encode_wire_path(key: str) -> str:
     """Percent-encode everything but ``A-Za-z0-9-._~/`` (UTF-8), so ``%`` can never alias."""
     return quote(key, safe="/~")
-
