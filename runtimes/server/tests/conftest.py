@@ -158,7 +158,9 @@ def gateway(
     for bucket in set(MOTO_BUCKETS.values()):
         client.create_bucket(Bucket=bucket)
     config = gateway_config(moto_s3, file_roots)
-    with running_gateway(config, tmp_path_factory.mktemp("gateway")) as process:
+    with running_gateway(
+        config, tmp_path_factory.mktemp("gateway"), args=["--max-object-size", "100MiB"]
+    ) as process:
         yield process
 
 

@@ -43,10 +43,15 @@ def test_content_and_metadata_headers_survive(
 ) -> None:
     key = f"{unique}doc.txt"
     full_client.put_object(
-        Bucket=backend.data, Key=key, Body=b"hello",
-        ContentType="text/x-multistore", ContentDisposition='attachment; filename="d.txt"',
-        CacheControl="max-age=60", ContentLanguage="en", Metadata={"team": "gateway", "Run": "1"},
-    )  # fmt: skip
+        Bucket=backend.data,
+        Key=key,
+        Body=b"hello",
+        ContentType="text/x-multistore",
+        ContentDisposition='attachment; filename="d.txt"',
+        CacheControl="max-age=60",
+        ContentLanguage="en",
+        Metadata={"team": "gateway", "Run": "1"},
+    )
     head = full_client.head_object(Bucket=backend.data, Key=key)
     assert head["ContentType"] == "text/x-multistore"
     assert head["ContentDisposition"] == 'attachment; filename="d.txt"'

@@ -85,8 +85,12 @@ def test_file_backend_never_leaves_its_root(
             writer.put_object(Bucket="file-public", Key=key, Body=b"overwritten")
     listed = writer.list_objects_v2(Bucket="file-public")
     assert not any("secret" in o["Key"] for o in listed.get("Contents", []))
-    for raw in ("/file-public/../outside/secret.txt", "/file-public/%2e%2e/outside/secret.txt",
-                "/file-public//etc/passwd", "/file-public/%2Fetc%2Fpasswd"):  # fmt: skip
+    for raw in (
+        "/file-public/../outside/secret.txt",
+        "/file-public/%2e%2e/outside/secret.txt",
+        "/file-public//etc/passwd",
+        "/file-public/%2Fetc%2Fpasswd",
+    ):
         assert send("GET", gateway.url + raw).status in (400, 403, 404), raw
     assert (outside / "secret.txt").read_text() == "top secret"
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]

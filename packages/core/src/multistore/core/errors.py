@@ -138,6 +138,26 @@ class NoSuchUpload(S3Error):
     code, status, default_message = "NoSuchUpload", 404, "The specified upload does not exist."
 
 
+class InvalidPart(S3Error):
+    code, status = "InvalidPart", 400
+    default_message = (
+        "One or more of the specified parts could not be found. The part might not have been "
+        "uploaded, or the specified entity tag might not have matched the part's entity tag."
+    )
+
+
+class InvalidPartOrder(S3Error):
+    code, status = "InvalidPartOrder", 400
+    default_message = (
+        "The list of parts was not in ascending order. Parts must be ordered by part number."
+    )
+
+
+class EntityTooSmall(S3Error):
+    code, status = "EntityTooSmall", 400
+    default_message = "Your proposed upload is smaller than the minimum allowed object size."
+
+
 class MethodNotAllowed(S3Error):
     code, status = "MethodNotAllowed", 405
     default_message = "The specified method is not allowed against this resource."

@@ -166,3 +166,20 @@ class HttpTransport(Protocol):
 
 class TransportError(Exception):
     """The backend could not be reached or stopped answering (connect, reset, timeout)."""
+
+
+class IteratorBody:
+    """A :class:`RequestBody` over an async iterator of chunks (a backend download)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    async def read(self, n: int = -1) -> bytes:
+        if not self._pending:
+            self._pending = await anext(self._chunks, b"")
+        if n < 0 or len(self._pending) <= n:
+            chunk, self._pending = self._pending, b""
+            return chunk
+        chunk, self._pending = self._pending[:n], self._pending[n:]
+        return chunk

@@ -66,9 +66,11 @@ def build_gateway(
     )
     report = install_router_extensions(router, context)
     if announce:
-        logger.info("router extensions installed: %s; declined: %s",
-                    ", ".join(report.installed) or "none",
-                    ", ".join(report.declined) or "none")  # fmt: skip
+        logger.info(
+            "router extensions installed: %s; declined: %s",
+            ", ".join(report.installed) or "none",
+            ", ".join(report.declined) or "none",
+        )
     backends = BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
     return ProxyGateway(
         buckets=provider,

@@ -46,9 +46,13 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
     )
     await runner.setup()
     site = web.TCPSite(
-        runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
-        reuse_port=reuse_port or None, backlog=1024,
-    )  # fmt: skip
+        runner,
+        settings.host,
+        settings.port,
+        ssl_context=_ssl_context(settings),
+        reuse_port=reuse_port or None,
+        backlog=1024,
+    )
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -57,8 +61,9 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
     logger.info("listening on %s://%s:%d", settings.scheme, settings.host, settings.port)
     try:
         await stop.wait()
-        logger.info("shutting down: draining in-flight requests (up to %.0fs)",
-                    settings.shutdown_timeout)  # fmt: skip
+        logger.info(
+            "shutting down: draining in-flight requests (up to %.0fs)", settings.shutdown_timeout
+        )
     finally:
         await runner.cleanup()
 
@@ -92,9 +97,10 @@ def _run_workers(settings: ServerSettings) -> int:
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=level, stream=sys.stderr,
+        level=level,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )  # fmt: skip
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,8 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.warning(
             "no --config given: serving the demo bucket %r from %s (anonymous read; "
             "write with access key %s / secret %s). Not for production.",
-            DEMO_BUCKET, settings.data_dir.resolve(), DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY,
-        )  # fmt: skip
+            DEMO_BUCKET,
+            settings.data_dir.resolve(),
+            DEMO_ACCESS_KEY_ID,
+            DEMO_SECRET_ACCESS_KEY,
+        )
     if settings.workers > 1:
         return _run_workers(settings)
     _run_worker(settings, reuse_port=False)

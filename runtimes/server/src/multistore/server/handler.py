@@ -107,8 +107,9 @@ async def _write(request: web.Request, handled: Handled) -> tuple[web.StreamResp
     head = request.method == "HEAD"
     if isinstance(result, Response):
         no_body = head or result.status in _NO_BODY_STATUSES
-        out = web.Response(status=result.status, headers=result.headers,
-                           body=None if no_body else result.body)  # fmt: skip
+        out = web.Response(
+            status=result.status, headers=result.headers, body=None if no_body else result.body
+        )
         if no_body and result.status not in _NO_BODY_STATUSES and result.body:
             out.headers["Content-Length"] = str(len(result.body))
         return out, 0 if no_body else len(result.body)
@@ -125,8 +126,12 @@ async def _write(request: web.Request, handled: Handled) -> tuple[web.StreamResp
         await stream.write_eof()
     except Exception:
         # Headers are already out: the only honest signal left is a broken connection.
-        logger.warning("request %s: stream to client aborted after %d bytes",
-                       handled.request_id, sent, exc_info=True)  # fmt: skip
+        logger.warning(
+            "request %s: stream to client aborted after %d bytes",
+            handled.request_id,
+            sent,
+            exc_info=True,
+        )
         stream.force_close()
         raise
     finally:
@@ -134,8 +139,9 @@ async def _write(request: web.Request, handled: Handled) -> tuple[web.StreamResp
     return stream, sent
 
 
-def _log_access(info: RequestInfo, handled: Handled, status: int, bytes_in: int,
-                bytes_out: int, elapsed: float) -> None:  # fmt: skip
+def _log_access(
+    info: RequestInfo, handled: Handled, status: int, bytes_in: int, bytes_out: int, elapsed: float
+) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
     ctx = handled.context
@@ -155,8 +161,15 @@ def _log_access(info: RequestInfo, handled: Handled, status: int, bytes_in: int,
     )
 
 
-async def _complete(gateway: ProxyGateway, info: RequestInfo, handled: Handled, status: int,
-                    bytes_in: int, bytes_out: int, elapsed: float) -> None:  # fmt: skip
+async def _complete(
+    gateway: ProxyGateway,
+    info: RequestInfo,
+    handled: Handled,
+    status: int,
+    bytes_in: int,
+    bytes_out: int,
+    elapsed: float,
+) -> None:
     ctx = handled.context
     await gateway.complete(
         CompletedRequest(

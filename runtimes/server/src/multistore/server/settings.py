@@ -57,22 +57,41 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         prog="multistore-server",
         description="S3-compatible gateway. Every flag can also be set as MULTISTORE_<FLAG>.",
     )
-    parser.add_argument("--config", default=default("CONFIG"), help="TOML or JSON config file; "
-                        "without one the gateway serves a demo bucket from --data-dir")  # fmt: skip
+    parser.add_argument(
+        "--config",
+        default=default("CONFIG"),
+        help="TOML or JSON config file; "
+        "without one the gateway serves a demo bucket from --data-dir",
+    )
     parser.add_argument("--listen", default=default("LISTEN", DEFAULT_LISTEN), help="HOST:PORT")
-    parser.add_argument("--domain", default=default("DOMAIN"),
-                        help="base domain for virtual-hosted bucket addressing")  # fmt: skip
-    parser.add_argument("--workers", type=int, default=int(default("WORKERS", "1") or 1),
-                        help="worker processes sharing the port (0 = one per CPU)")  # fmt: skip
+    parser.add_argument(
+        "--domain",
+        default=default("DOMAIN"),
+        help="base domain for virtual-hosted bucket addressing",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(default("WORKERS", "1") or 1),
+        help="worker processes sharing the port (0 = one per CPU)",
+    )
     parser.add_argument("--tls-cert", default=default("TLS_CERT"))
     parser.add_argument("--tls-key", default=default("TLS_KEY"))
     parser.add_argument("--log-level", default=default("LOG_LEVEL", env.get("LOG_LEVEL", "INFO")))
-    parser.add_argument("--max-object-size", type=parse_size, default=default("MAX_OBJECT_SIZE"),
-                        help="largest accepted upload, e.g. 5GiB")  # fmt: skip
-    parser.add_argument("--data-dir", default=default("DATA_DIR", "multistore-data"),
-                        help="directory of the demo bucket when no --config is given")  # fmt: skip
-    parser.add_argument("--shutdown-timeout", type=float,
-                        default=float(default("SHUTDOWN_TIMEOUT", "30") or 30))  # fmt: skip
+    parser.add_argument(
+        "--max-object-size",
+        type=parse_size,
+        default=default("MAX_OBJECT_SIZE"),
+        help="largest accepted upload, e.g. 5GiB",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=default("DATA_DIR", "multistore-data"),
+        help="directory of the demo bucket when no --config is given",
+    )
+    parser.add_argument(
+        "--shutdown-timeout", type=float, default=float(default("SHUTDOWN_TIMEOUT", "30") or 30)
+    )
     return parser
 
 

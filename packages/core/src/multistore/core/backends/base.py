@@ -95,3 +95,142 @@ class BackendServices:
 
     transport: HttpTransport | None = None
     user_agent: str = "multistore"
+
+
+# --- multipart uploads, copies and batch deletes (the write paths beyond PutObject) -------
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedPart:
+    """One ``<Part>`` of a CompleteMultipartUpload request, as the client listed it."""
+
+    part_number: int
+    etag: str
+    checksums: Mapping[str, str] = field(default_factory=dict)  # e.g. {"ChecksumCRC32": "..."}
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    part_number: int
+    etag: str
+    size: int
+    last_modified: datetime
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PartsPage:
+    parts: list[PartInfo] = field(default_factory=list)
+    next_part_number_marker: int | None = None  # set when truncated
+    storage_class: str = "STANDARD"
+    checksum_algorithm: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    key: str  # backend key
+    upload_id: str
+    initiated: datetime
+    storage_class: str = "STANDARD"
+
+
+@dataclass(slots=True)
+class UploadsPage:
+    uploads: list[UploadInfo] = field(default_factory=list)
+    common_prefixes: list[str] = field(default_factory=list)
+    next_key_marker: str | None = None  # set when truncated
+    next_upload_id_marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListUploadsRequest:
+    prefix: str = ""
+    delimiter: str = ""
+    key_marker: str | None = None
+    upload_id_marker: str | None = None
+    max_uploads: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a completed write reports back: S3 response headers (ETag, checksums, version)."""
+
+    etag: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    key: str  # backend key
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class MultipartBackend(Protocol):
+    """Multipart uploads. ``ObjectRequest.key`` is the backend key; headers are the client's.
+
+    Conditional headers on completion (``If-None-Match: *``, ``If-Match``) must be honoured
+    atomically with the commit. A completed or aborted upload leaves nothing staged behind.
+    """
+
+    async def create_multipart_upload(self, request: ObjectRequest) -> str:
+        """Start an upload; returns the upload id. Object headers (content type,
+        ``x-amz-meta-*``, checksum algorithm) apply to the final object."""
+        ...
+
+    async def upload_part(
+        self,
+        request: ObjectRequest,
+        upload_id: str,
+        part_number: int,
+        body: RequestBody,
+        content_length: int | None,
+    ) -> WriteResult: ...
+
+    async def complete_multipart_upload(
+        self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
+    ) -> WriteResult: ...
+
+    async def abort_multipart_upload(self, request: ObjectRequest, upload_id: str) -> None: ...
+
+    async def list_parts(
+        self, request: ObjectRequest, upload_id: str, *, max_parts: int, part_number_marker: int
+    ) -> PartsPage: ...
+
+    async def list_multipart_uploads(self, request: ListUploadsRequest) -> UploadsPage: ...
+
+
+class CopyingBackend(Protocol):
+    """Server-side copy within one backend (the gateway streams copies between backends)."""
+
+    def can_copy_from(self, source: ProxyBackend) -> bool:
+        """Whether ``source`` is reachable by this backend's server-side copy."""
+        ...
+
+    async def copy_object(
+        self,
+        request: ObjectRequest,
+        source: ProxyBackend,
+        source_key: str,
+        source_version: str | None,
+    ) -> WriteResult:
+        """Copy ``source_key`` of ``source`` to ``request.key``. Honours the client's
+        ``x-amz-metadata-directive`` / ``x-amz-copy-source-if-*`` / ``If-*`` headers."""
+        ...
+
+    async def upload_part_copy(
+        self,
+        request: ObjectRequest,
+        upload_id: str,
+        part_number: int,
+        source: ProxyBackend,
+        source_key: str,
+        source_range: tuple[int, int] | None,
+    ) -> WriteResult: ...
+
+
+class BatchDeleteBackend(Protocol):
+    async def delete_objects(self, keys: list[str]) -> list[DeleteOutcome]:
+        """Delete up to 1000 backend keys; one outcome per key, in order."""
+        ...

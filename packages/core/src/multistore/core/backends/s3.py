@@ -37,6 +37,7 @@ from multistore.core.backends.headers import (
     filter_response_headers,
     pick_headers,
 )
+from multistore.core.backends.s3_writes import S3WritePaths
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
     BadGateway,
@@ -70,17 +71,35 @@ MAX_LIST_BODY = 16 << 20
 # configuration; they reach the client with the backend's code and status.
 CLIENT_ERROR_CODES = frozenset(
     {
-        "BadDigest", "EntityTooLarge", "EntityTooSmall", "IncompleteBody", "InvalidArgument",
-        "InvalidDigest", "InvalidPart", "InvalidPartOrder", "InvalidRange", "InvalidRequest",
-        "InvalidStorageClass", "InvalidObjectState", "KeyTooLongError", "MalformedXML",
-        "MetadataTooLarge", "NoSuchKey", "NoSuchUpload", "PreconditionFailed",
-        "XAmzContentSHA256Mismatch", "InvalidTag", "ConditionalRequestConflict",
-        "MissingContentLength", "TooManyParts", "NoSuchVersion",
+        "BadDigest",
+        "EntityTooLarge",
+        "EntityTooSmall",
+        "IncompleteBody",
+        "InvalidArgument",
+        "InvalidDigest",
+        "InvalidPart",
+        "InvalidPartOrder",
+        "InvalidRange",
+        "InvalidRequest",
+        "InvalidStorageClass",
+        "InvalidObjectState",
+        "KeyTooLongError",
+        "MalformedXML",
+        "MetadataTooLarge",
+        "NoSuchKey",
+        "NoSuchUpload",
+        "PreconditionFailed",
+        "XAmzContentSHA256Mismatch",
+        "InvalidTag",
+        "ConditionalRequestConflict",
+        "MissingContentLength",
+        "TooManyParts",
+        "NoSuchVersion",
     }
-)  # fmt: skip
+)
 
 
-class S3Backend:
+class S3Backend(S3WritePaths):
     """One S3 bucket (optionally under a key prefix) behind a virtual bucket."""
 
     def __init__(self, config: BucketConfig, services: BackendServices) -> None:
@@ -161,8 +180,12 @@ class S3Backend:
         resource = f"/{self.config.name}/{key}" if key is not None else f"/{self.config.name}"
         logger.warning(
             "backend %s answered %s %s for bucket %s: %s",
-            self.endpoint, status, code or "-", self.config.name, message or "-",
-        )  # fmt: skip
+            self.endpoint,
+            status,
+            code or "-",
+            self.config.name,
+            message or "-",
+        )
         if status == 404 and (code in ("NoSuchKey", "") and key is not None):
             raise NoSuchKey(resource=resource)
         if status == 412:
@@ -197,9 +220,12 @@ class S3Backend:
         query = [(k, v) for k, v in request.query.items() if k in READ_QUERY_PARAMETERS]
         headers = pick_headers(request.headers, READ_REQUEST_HEADERS)
         response = await self.send(
-            method, self.object_path(request.key), query=query, headers=headers,
+            method,
+            self.object_path(request.key),
+            query=query,
+            headers=headers,
             payload_hash=EMPTY_SHA256,
-        )  # fmt: skip
+        )
         if response.status == 304:
             streaming = self._streaming(response, head=True)
             await streaming.close()
@@ -222,9 +248,11 @@ class S3Backend:
         headers = _write_headers(request.headers)
         headers["content-length"] = str(content_length)
         response = await self.send(
-            "PUT", self.object_path(request.key), headers=headers,
+            "PUT",
+            self.object_path(request.key),
+            headers=headers,
             body=iter_committing(body) if content_length else b"",
-        )  # fmt: skip
+        )
         await self.raise_for_status(response, request.key)
         out = filter_response_headers(response.headers)
         await response.release()

@@ -15,8 +15,11 @@ from multistore.core.errors import AccessDenied, NoSuchBucket, NotImplementedOpe
 from multistore.core.http import GatewayResponse, RequestInfo, Response
 from multistore.core.middleware import DispatchContext
 from multistore.core.registry import BucketRegistry
+from multistore.core.s3.batch_delete import delete_objects
+from multistore.core.s3.copy import CopyHandlers
 from multistore.core.s3.keys import apply_backend_prefix
 from multistore.core.s3.listing import backend_list_request, parse_list_query, render_list_result
+from multistore.core.s3.multipart import MultipartHandlers
 from multistore.core.s3.operations import Op, S3Request
 from multistore.core.s3.upload_body import prepare_upload_body
 from multistore.core.s3.xml import render_list_buckets, render_location
@@ -44,6 +47,8 @@ class S3Dispatcher:
         self._buckets = buckets
         self._backends = backends
         self._max_object_size = max_object_size
+        self._multipart = MultipartHandlers(backends, max_object_size=max_object_size)
+        self._copy = CopyHandlers(buckets, backends)
         self._handlers: dict[Op, Handler] = {
             Op.LIST_BUCKETS: self._list_buckets,
             Op.HEAD_BUCKET: self._head_bucket,
@@ -55,6 +60,15 @@ class S3Dispatcher:
             Op.HEAD_OBJECT: self._head_object,
             Op.PUT_OBJECT: self._put_object,
             Op.DELETE_OBJECT: self._delete_object,
+            Op.DELETE_OBJECTS: self._delete_objects,
+            Op.CREATE_MULTIPART_UPLOAD: self._multipart.create,
+            Op.UPLOAD_PART: self._multipart.upload_part,
+            Op.COMPLETE_MULTIPART_UPLOAD: self._multipart.complete,
+            Op.ABORT_MULTIPART_UPLOAD: self._multipart.abort,
+            Op.LIST_PARTS: self._multipart.list_parts,
+            Op.LIST_MULTIPART_UPLOADS: self._multipart.list_uploads,
+            Op.COPY_OBJECT: self._copy.copy_object,
+            Op.UPLOAD_PART_COPY: self._copy.upload_part_copy,
         }
 
     # --- authorization -------------------------------------------------------------------
@@ -163,6 +177,9 @@ class S3Dispatcher:
 
     async def _delete_object(self, ctx: DispatchContext) -> GatewayResponse:
         return await self._backends.get(_bucket(ctx)).delete_object(self._object_request(ctx))
+
+    async def _delete_objects(self, ctx: DispatchContext) -> GatewayResponse:
+        return await delete_objects(ctx, self._backends)
 
 
 def _bucket(ctx: DispatchContext) -> BucketConfig:
