@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
+from multistore.testing.tls import TlsFiles
 
 ALL_ACTIONS = [
     "get_object", "get_object_version", "head_object", "put_object", "delete_object",
@@ -180,3 +183,34 @@ def full_client(gateway: GatewayProcess) -> Any:
 def unique(request: pytest.FixtureRequest) -> str:
     """A key prefix unique to the test, so tests sharing buckets never collide."""
     return request.node.name.replace("[", "-").replace("]", "").replace("/", "-") + "/"
+
+
+@pytest.fixture(scope="session")
+def tls_gateway(
+    moto_s3: MotoS3,
+    file_roots: dict[str, Path],
+    tls_files: TlsFiles,
+    tmp_path_factory: pytest.TempPathFactory,
+    gateway: GatewayProcess,
+) -> Iterator[GatewayProcess]:
+    # Same buckets as the plain-HTTP gateway (which created the moto buckets), over TLS.
+    config = gateway_config(moto_s3, file_roots)
+    with running_gateway(config, tmp_path_factory.mktemp("tls-gateway"), tls=tls_files) as process:
+        yield process
+
+
+def aws_cli(gateway: GatewayProcess, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=FULL[0],
+        AWS_SECRET_ACCESS_KEY=FULL[1],
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    if gateway.ca_cert is not None:
+        env["AWS_CA_BUNDLE"] = str(gateway.ca_cert)
+    command = [sys.executable, "-m", "awscli", *args, "--endpoint-url", gateway.url]
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )

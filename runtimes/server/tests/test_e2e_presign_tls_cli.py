@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from multistore.testing.gateway import GatewayProcess, running_gateway
-from multistore.testing.moto_backend import MotoS3
+from multistore.testing.gateway import GatewayProcess
 from multistore.testing.signing import send
-from multistore.testing.tls import TlsFiles
 
-from .conftest import FULL, BackendUnderTest, gateway_config
+from .conftest import FULL, BackendUnderTest, aws_cli
 
 
 @pytest.mark.parametrize("signature_version", ["s3v4", None], ids=["sigv4", "default-sigv2"])
@@ -58,20 +53,6 @@ def test_expired_presigned_url(gateway: GatewayProcess, unique: str) -> None:
         assert b"<Code>AccessDenied</Code>" in response.body
 
 
-@pytest.fixture(scope="module")
-def tls_gateway(
-    moto_s3: MotoS3,
-    file_roots: dict[str, Path],
-    tls_files: TlsFiles,
-    tmp_path_factory: pytest.TempPathFactory,
-    gateway: GatewayProcess,
-) -> Iterator[GatewayProcess]:
-    # Same buckets as the plain-HTTP gateway (which created the moto buckets), over TLS.
-    config = gateway_config(moto_s3, file_roots)
-    with running_gateway(config, tmp_path_factory.mktemp("tls-gateway"), tls=tls_files) as process:
-        yield process
-
-
 def test_tls_round_trip_uses_aws_chunked_uploads(
     tls_gateway: GatewayProcess, backend: BackendUnderTest, unique: str
 ) -> None:
@@ -91,21 +72,6 @@ def test_tls_round_trip_uses_aws_chunked_uploads(
     assert client.get_object(Bucket=backend.data, Key=key)["Body"].read() == body
     # The stored object is the payload, never the chunk framing.
     assert client.head_object(Bucket=backend.data, Key=key)["ContentLength"] == len(body)
-
-
-def aws_cli(gateway: GatewayProcess, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID=FULL[0],
-        AWS_SECRET_ACCESS_KEY=FULL[1],
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
-    command = [sys.executable, "-m", "awscli", *args, "--endpoint-url", gateway.url]
-    return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 def test_aws_cli_cp_and_ls(

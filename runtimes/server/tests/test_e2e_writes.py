@@ -353,3 +353,109 @@ def test_declared_size_over_the_limit_is_refused_before_the_body(gateway: Gatewa
         first = sock.recv(65536).decode(errors="replace")
     assert first.startswith("HTTP/1.1 400"), first[:300]
     assert "EntityTooLarge" in first
+
+
+def _streaming_put(gateway: GatewayProcess, url: str, payload: bytes, *, tamper: bool) -> Any:
+    from multistore.testing.aws_chunked import ChunkSigner, encode_signed, sigv4_signing_key
+
+    sentinel = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    chunk_size = 64 << 10
+    chunks = -(-len(payload) // chunk_size)
+    # The framing's length is known up front: sizes, signatures and CRLFs of every chunk.
+    wire_length = (
+        sum(
+            len(f"{min(chunk_size, len(payload) - i * chunk_size):x}")
+            + 17
+            + 64
+            + 4
+            + min(chunk_size, len(payload) - i * chunk_size)
+            for i in range(chunks)
+        )
+        + len("0;chunk-signature=")
+        + 64
+        + 4
+    )
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(payload)),
+        "Content-Length": str(wire_length),
+    }
+    signed = sign(
+        "PUT", url, access_key=FULL[0], secret_key=FULL[1], headers=headers, payload_hash=sentinel
+    )
+    lower = {k.lower(): v for k, v in signed.items()}
+    amz_date = lower["x-amz-date"]
+    seed = lower["authorization"].rsplit("Signature=", 1)[1]
+    signer = ChunkSigner(
+        sigv4_signing_key(FULL[1], amz_date[:8], "us-east-1"),
+        seed,
+        amz_date,
+        f"{amz_date[:8]}/us-east-1/s3/aws4_request",
+    )
+    wire = bytearray(encode_signed(payload, signer=signer, chunk_size=chunk_size))
+    assert len(wire) == wire_length
+    if tamper:
+        wire[-200] ^= 0x01  # inside the last data chunk
+    return send("PUT", url, headers=signed, body=bytes(wire))
+
+
+def test_signed_aws_chunked_upload_is_verified_chunk_by_chunk(
+    gateway: GatewayProcess, full_client: Any, backend: BackendUnderTest, unique: str
+) -> None:
+    payload = os.urandom(300_000)
+    good = f"{gateway.url}/{backend.data}/{quote(unique)}signed-chunks.bin"
+    response = _streaming_put(gateway, good, payload, tamper=False)
+    assert response.status == 200, response.body
+    assert (
+        full_client.get_object(Bucket=backend.data, Key=f"{unique}signed-chunks.bin")["Body"].read()
+        == payload
+    )
+    bad = f"{gateway.url}/{backend.data}/{quote(unique)}tampered.bin"
+    response = _streaming_put(gateway, bad, payload, tamper=True)
+    assert response.status == 403
+    assert b"<Code>SignatureDoesNotMatch</Code>" in response.body
+    assert f"{unique}tampered.bin" not in backend.stored_keys(backend.data)
+
+
+SPECIAL = ["report*.pdf", "100%.txt", "100%25.txt", "a=b/c=d.bin", "sp ace.txt", "ünï/cödé.txt"]
+
+
+def test_special_keys_through_every_write_path(
+    full_client: Any, backend: BackendUnderTest, unique: str
+) -> None:
+    for name in SPECIAL:
+        key = f"{unique}{name}"
+        upload = full_client.create_multipart_upload(Bucket=backend.data, Key=f"{key}.mp")[
+            "UploadId"
+        ]
+        etag = full_client.upload_part(
+            Bucket=backend.data, Key=f"{key}.mp", UploadId=upload, PartNumber=1, Body=b"m"
+        )["ETag"]
+        full_client.complete_multipart_upload(
+            Bucket=backend.data,
+            Key=f"{key}.mp",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+        )
+        full_client.copy_object(
+            Bucket=backend.data,
+            Key=f"{key}.copy",
+            CopySource={"Bucket": backend.data, "Key": f"{key}.mp"},
+        )
+    stored = backend.stored_keys(backend.data)
+    for name in SPECIAL:
+        assert f"{unique}{name}.mp" in stored
+        assert f"{unique}{name}.copy" in stored
+        assert (
+            full_client.get_object(Bucket=backend.data, Key=f"{unique}{name}.copy")["Body"].read()
+            == b"m"
+        )
+    result = full_client.delete_objects(
+        Bucket=backend.data, Delete={"Objects": [{"Key": f"{unique}{n}.copy"} for n in SPECIAL]}
+    )
+    assert sorted(d["Key"] for d in result["Deleted"]) == sorted(
+        f"{unique}{n}.copy" for n in SPECIAL
+    )
+    assert not any(
+        k.endswith(".copy") and k.startswith(unique) for k in backend.stored_keys(backend.data)
+    )

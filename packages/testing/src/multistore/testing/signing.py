@@ -46,11 +46,19 @@ def sign(
     session_token: str | None = None,
     when: datetime | None = None,
     region: str = "us-east-1",
+    payload_hash: str | None = None,
 ) -> dict[str, str]:
-    """SigV4 header-sign a request; returns the headers to send."""
+    """SigV4 header-sign a request; returns the headers to send.
+
+    ``payload_hash`` replaces the body's SHA-256 in ``x-amz-content-sha256`` (a streaming
+    sentinel such as ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``, or a deliberately wrong hash).
+    """
     request = AWSRequest(method=method, url=url, headers=dict(headers or {}), data=body)
-    signer = botocore.auth.S3SigV4Auth(
-        Credentials(access_key, secret_key, session_token), "s3", region
+    credentials = Credentials(access_key, secret_key, session_token)
+    signer = (
+        _FixedPayloadAuth(credentials, "s3", region, payload_hash)
+        if payload_hash is not None
+        else botocore.auth.S3SigV4Auth(credentials, "s3", region)
     )
     if when is None:
         signer.add_auth(request)
@@ -58,6 +66,15 @@ def sign(
         with signing_clock(when):
             signer.add_auth(request)
     return dict(request.headers.items())
+
+
+class _FixedPayloadAuth(botocore.auth.S3SigV4Auth):  # type: ignore[misc]
+    def __init__(self, credentials: Credentials, service: str, region: str, payload: str) -> None:
+        super().__init__(credentials, service, region)
+        self._payload = payload
+
+    def payload(self, request: AWSRequest) -> str:
+        return self._payload
 
 
 def send(
