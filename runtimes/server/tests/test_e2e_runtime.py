@@ -9,13 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.ports import free_port
-from multistore.testing.signing import send
+from multistore.testing.signing import send, sign
 
 from .conftest import FULL
 
@@ -123,3 +125,41 @@ def test_workers_share_the_port_and_sigterm_drains(tmp_path: Path) -> None:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def test_virtual_hosted_buckets(tmp_path: Path) -> None:
+    with running_gateway(None, tmp_path, args=["--domain", "s3.local"]) as gateway:
+        port = gateway.url.rsplit(":", 1)[1]
+        local = f"127.0.0.1:{port}"
+        vhost = f"http://{DEMO_BUCKET}.s3.local:{port}"
+        assert send("GET", f"{vhost}/README.txt", connect_to=local).status == 200
+        url = f"{vhost}/virtual/hosted.txt"
+        headers = sign(
+            "PUT", url, access_key=DEMO_ACCESS_KEY_ID, secret_key=DEMO_SECRET_ACCESS_KEY, body=b"vh"
+        )
+        assert send("PUT", url, headers=headers, body=b"vh", connect_to=local).status == 200
+        listing = send("GET", f"{vhost}/?list-type=2&prefix=virtual/", connect_to=local)
+        assert b"<Key>virtual/hosted.txt</Key>" in listing.body
+        # The bare domain is path style.
+        assert (
+            send(
+                "GET", f"http://s3.local:{port}/{DEMO_BUCKET}/virtual/hosted.txt", connect_to=local
+            ).body
+            == b"vh"
+        )
+        # boto3's default presigned URL (SigV2) signs /bucket/key even for virtual-hosted URLs.
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://s3.local:{port}",
+            region_name="us-east-1",
+            aws_access_key_id=DEMO_ACCESS_KEY_ID,
+            aws_secret_access_key=DEMO_SECRET_ACCESS_KEY,
+            config=Config(s3={"addressing_style": "virtual"}),
+        )
+        presigned = client.generate_presigned_url(
+            "get_object", Params={"Bucket": DEMO_BUCKET, "Key": "virtual/hosted.txt"}
+        )
+        client.close()
+        assert presigned.startswith(vhost)
+        response = send("GET", presigned, connect_to=local)
+        assert (response.status, response.body) == (200, b"vh")

@@ -112,7 +112,10 @@ class ProxyGateway:
         :meth:`handle`, which reads no body before this has passed).
         """
         operation = parse_s3_request(request, virtual_host_domain=self.options.virtual_host_domain)
-        auth = await self._identities.authenticate(request)
+        auth = await self._identities.authenticate(
+            request,
+            virtual_hosted_bucket=operation.bucket if operation.virtual_hosted else None,
+        )
         context = DispatchContext(
             request=request,
             request_id=request.request_id,

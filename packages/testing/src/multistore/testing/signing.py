@@ -85,17 +85,22 @@ def send(
     body: bytes = b"",
     ca_cert: str | None = None,
     timeout: float = 30.0,
+    connect_to: str | None = None,
 ) -> RawResponse:
-    """Send exactly this request line and these headers (no path normalisation)."""
+    """Send exactly this request line and these headers (no path normalisation).
+
+    ``connect_to`` (``host:port``) connects there while the ``Host`` header keeps the URL's
+    name — how virtual-hosted bucket names reach a gateway on 127.0.0.1 without DNS.
+    """
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     if parts.scheme == "https":
         context = ssl.create_default_context(cafile=ca_cert)
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            parts.netloc, timeout=timeout, context=context
+            connect_to or parts.netloc, timeout=timeout, context=context
         )
     else:
-        conn = http.client.HTTPConnection(parts.netloc, timeout=timeout)
+        conn = http.client.HTTPConnection(connect_to or parts.netloc, timeout=timeout)
     try:
         conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         sent = {k.lower() for k in (headers or {})}

@@ -60,8 +60,13 @@ class IdentityResolver:
         self._temporary = temporary_credentials
 
     async def authenticate(
-        self, request: RequestInfo, *, now: float | None = None
+        self,
+        request: RequestInfo,
+        *,
+        now: float | None = None,
+        virtual_hosted_bucket: str | None = None,
     ) -> Authentication:
+        """``virtual_hosted_bucket`` names the bucket taken from ``Host``: SigV2 signs it."""
         parsed = parse_signature(request)
         if parsed is None:
             return Authentication(ANONYMOUS)
@@ -70,7 +75,9 @@ class IdentityResolver:
             identity, secret = self._from_session_token(parsed, now)
         else:
             identity, secret = await self._from_stored_credential(parsed, now)
-        verified = verify_signature(parsed, request, secret, now=now)
+        verified = verify_signature(
+            parsed, request, secret, now=now, virtual_hosted_bucket=virtual_hosted_bucket
+        )
         return Authentication(identity, parsed, verified)
 
     def _from_session_token(self, parsed: ParsedSignature, now: float) -> tuple[Identity, str]:

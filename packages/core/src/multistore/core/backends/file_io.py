@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from multistore.core.errors import EntityTooLarge, IncompleteBody, InternalError, InvalidDigest
 from multistore.core.http import Headers, RequestBody
@@ -29,6 +29,12 @@ INLINE_READ_LIMIT = 64 << 10
 
 _T = TypeVar("_T")
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class RunningDigest(Protocol):
+    """A hash or checksum fed block by block (hashlib objects, flexible checksums)."""
+
+    def update(self, data: bytes, /) -> None: ...
 
 
 class OffloadedFd:
@@ -135,6 +141,7 @@ async def receive_body(
     max_size: int,
     hash_sha256: bool,
     durable: bool,
+    checksum: RunningDigest | None = None,
 ) -> ReceivedBody:
     """Stream ``body`` into ``handle``'s file, hashing as it goes; fsync when ``durable``.
 
@@ -144,9 +151,12 @@ async def receive_body(
     A body shorter or longer than ``content_length`` is :class:`IncompleteBody`; one larger
     than ``max_size`` (without a declared length) is :class:`EntityTooLarge`. Reading stops
     at the first byte too many, so a lying client cannot make us store more.
+
+    ``checksum``, when given, is updated with every byte on the worker threads too.
     """
     md5 = hashlib.md5(usedforsecurity=False)
     sha256 = hashlib.sha256() if hash_sha256 else None
+    extra: tuple[RunningDigest, ...] = tuple(h for h in (sha256, checksum) if h is not None)
     limit = content_length if content_length is not None else max_size
     pending: list[bytes] = []
     pending_size = 0
@@ -169,7 +179,7 @@ async def receive_body(
             if writing is not None:
                 await asyncio.shield(writing)
             writing = handle.submit(
-                functools.partial(_write_hashed, block=block, md5=md5, sha256=sha256)
+                functools.partial(_write_hashed, block=block, md5=md5, extra=extra)
             )
     if content_length is not None and total != content_length:
         raise IncompleteBody(f"the body ended after {total} of the declared {content_length} bytes")
@@ -178,7 +188,7 @@ async def receive_body(
     tail = b"".join(pending)
 
     def finish(fd: int) -> os.stat_result:
-        _write_hashed(fd, block=tail, md5=md5, sha256=sha256)
+        _write_hashed(fd, block=tail, md5=md5, extra=extra)
         if durable:
             os.fsync(fd)
         return os.fstat(fd)
@@ -192,10 +202,12 @@ async def receive_body(
     )
 
 
-def _write_hashed(fd: int, block: bytes, md5: hashlib._Hash, sha256: hashlib._Hash | None) -> None:
+def _write_hashed(
+    fd: int, block: bytes, md5: hashlib._Hash, extra: tuple[RunningDigest, ...]
+) -> None:
     md5.update(block)
-    if sha256 is not None:
-        sha256.update(block)
+    for running in extra:
+        running.update(block)
     view = memoryview(block)
     while view:
         written = os.write(fd, view)

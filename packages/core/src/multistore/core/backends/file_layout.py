@@ -4,8 +4,11 @@
   S3 stores with an object. Named by a hash of the key rather than mirroring the key's path,
   so no key can be too long for it and no two keys can collide in it (a mirrored tree would
   need ``x.json`` to be both the sidecar of ``x`` and the directory of ``x.json/y``).
-- ``tmp/`` — uploads in progress; on the same file system as the objects so that the final
-  ``rename`` is atomic, and outside the object tree so listings never see them.
+- ``tmp/`` — bodies being received, copied or assembled; on the same file system as the
+  objects so that the final ``rename`` is atomic, and outside the object tree so listings
+  never see them.
+- ``uploads/<upload id>/`` — one directory per multipart upload in progress: its manifest
+  and its parts (:mod:`.file_uploads`).
 - ``locks/<abc>.lock`` — 4096 ``flock`` stripes; every worker process takes the stripe of a
   key around check-and-rename, so conditional writes are atomic across processes. Striping
   keeps the number of lock files bounded; unrelated keys sharing a stripe only queue for
@@ -64,6 +67,18 @@ class ObjectMetadata:
             if name == "x-amz-storage-class":
                 return value
         return "STANDARD"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """A regular file of the tree with its sidecar, when the sidecar still describes it."""
+
+    info: os.stat_result
+    metadata: ObjectMetadata | None
+
+    @property
+    def etag(self) -> str:
+        return self.metadata.etag if self.metadata is not None else fallback_etag(self.info)
 
 
 def metadata_headers(request_headers: Headers) -> tuple[tuple[str, str], ...]:

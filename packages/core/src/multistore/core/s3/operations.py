@@ -98,6 +98,7 @@ class S3Request:
     part_number: int | None = None
     version_id: str | None = None
     copy_source: CopySource | None = None
+    virtual_hosted: bool = False  # the bucket came from the Host header
 
     @property
     def action(self) -> Action:
@@ -110,17 +111,19 @@ class S3Request:
         return self.op not in _BUCKET_LEVEL
 
 
-def split_bucket_and_key(request: RequestInfo, virtual_host_domain: str | None) -> tuple[str, str]:
-    """Bucket and key from a virtual-hosted ``Host`` or from the path (SPEC §2)."""
+def split_bucket_and_key(
+    request: RequestInfo, virtual_host_domain: str | None
+) -> tuple[str, str, bool]:
+    """Bucket, key and whether the bucket came from a virtual-hosted ``Host`` (SPEC §2)."""
     path = request.path
     if virtual_host_domain:
         host = request.header("host").split(":", 1)[0]
         suffix = "." + virtual_host_domain
         if host.endswith(suffix):
-            return host[: -len(suffix)], path.lstrip("/")
+            return host[: -len(suffix)], path.lstrip("/"), True
     trimmed = path.lstrip("/")
     bucket, _, key = trimmed.partition("/")
-    return bucket, key
+    return bucket, key, False
 
 
 def parse_copy_source(value: str) -> CopySource:
@@ -153,7 +156,7 @@ def parse_s3_request(request: RequestInfo, *, virtual_host_domain: str | None = 
     """Classify ``request``; unknown sub-resources and methods are 501, never a guess."""
     method = request.method
     query = request.query
-    bucket, key = split_bucket_and_key(request, virtual_host_domain)
+    bucket, key, virtual_hosted = split_bucket_and_key(request, virtual_host_domain)
 
     unsupported = UNSUPPORTED_SUBRESOURCES.intersection(query.keys())
     if unsupported:
@@ -168,7 +171,7 @@ def parse_s3_request(request: RequestInfo, *, virtual_host_domain: str | None = 
 
     op = _classify(method, key, query, request)
     if op in _BUCKET_LEVEL:
-        return S3Request(op, bucket, key="")
+        return S3Request(op, bucket, key="", virtual_hosted=virtual_hosted)
 
     validate_key(key)
     upload_id = query.get("uploadId")
@@ -183,6 +186,7 @@ def parse_s3_request(request: RequestInfo, *, virtual_host_domain: str | None = 
         part_number=_part_number(query) if op in (Op.UPLOAD_PART, Op.UPLOAD_PART_COPY) else None,
         version_id=query.get("versionId") or None,
         copy_source=copy_source,
+        virtual_hosted=virtual_hosted,
     )
 
 
