@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -163,3 +165,36 @@ def test_virtual_hosted_buckets(tmp_path: Path) -> None:
         assert presigned.startswith(vhost)
         response = send("GET", presigned, connect_to=local)
         assert (response.status, response.body) == (200, b"vh")
+
+
+def _wait_for(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "f.txt").write_text("file")
+
+    def bucket(name: str) -> dict[str, Any]:
+        return {"name": name, "backend_type": "file", "anonymous_access": True,
+                "backend_options": {"root": str(root)}}  # fmt: skip
+
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps({"buckets": [bucket("before")]}))
+    with running_gateway(config_path, tmp_path / "run") as gateway:
+        assert send("GET", f"{gateway.url}/before/f.txt").status == 200
+        assert send("GET", f"{gateway.url}/after/f.txt").status == 403
+        config_path.write_text(json.dumps({"buckets": [bucket("after")]}))
+        os.kill(gateway.pid, signal.SIGHUP)
+        assert _wait_for(lambda: send("GET", f"{gateway.url}/after/f.txt").status == 200)
+        assert send("GET", f"{gateway.url}/before/f.txt").status == 403
+        config_path.write_text("{ this is not json")
+        os.kill(gateway.pid, signal.SIGHUP)
+        assert _wait_for(lambda: "reload rejected" in gateway.log())
+        assert send("GET", f"{gateway.url}/after/f.txt").status == 200

@@ -9,6 +9,7 @@ from multistore.static_config.errors import ConfigError
 from multistore.static_config.loading import from_json, from_toml, load_config
 from multistore.static_config.model import StaticConfig
 from multistore.static_config.provider import BUCKET_CREATION_DATE, StaticProvider
+from multistore.static_config.reloading import ReloadableProvider
 from multistore.static_config.schema import BACKEND_TYPES, parse_config
 from multistore.static_config.server_settings import ServerSettings
 
@@ -17,6 +18,7 @@ __all__ = [
     "BUCKET_CREATION_DATE",
     "CachedProvider",
     "ConfigError",
+    "ReloadableProvider",
     "ServerSettings",
     "StaticConfig",
     "StaticProvider",

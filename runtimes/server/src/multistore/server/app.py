@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
-from functools import partial
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -22,8 +21,8 @@ from multistore.server.settings import ServerSettings
 from multistore.server.transport import AiohttpTransport
 from multistore.static_config import (
     CachedProvider,
+    ReloadableProvider,
     StaticConfig,
-    StaticProvider,
     load_config,
     parse_config,
 )
@@ -33,6 +32,7 @@ logger = logging.getLogger("multistore.server")
 USER_AGENT = "multistore/0.1.0"
 GATEWAY = web.AppKey("gateway", ProxyGateway)
 SETTINGS = web.AppKey("settings", ServerSettings)
+CONFIG = web.AppKey("config", ReloadableProvider)
 
 
 def load_static_config(settings: ServerSettings) -> StaticConfig:
@@ -50,14 +50,15 @@ async def _health(request: RequestInfo) -> Response | None:
 def build_gateway(
     settings: ServerSettings,
     transport: AiohttpTransport,
+    provider: ReloadableProvider,
     *,
     env: Mapping[str, str] | None = None,
     announce: bool = True,
 ) -> ProxyGateway:
     env = os.environ if env is None else env
-    config = load_static_config(settings)
-    provider = StaticProvider(config)
     credentials = CachedProvider(provider)
+    # A reload must not serve keys from the old file out of the cache.
+    provider.on_reload.append(credentials.clear)
     router = Router()
     router.route("/.multistore/healthz", _health)
     router.route("/.multistore/readyz", _health)
@@ -90,7 +91,9 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     session = AiohttpTransport.create_session()
     transport = AiohttpTransport(session)
-    app[GATEWAY] = build_gateway(settings, transport)
+    provider = ReloadableProvider(lambda: load_static_config(settings))
+    app[CONFIG] = provider
+    app[GATEWAY] = build_gateway(settings, transport, provider)
     yield
     await session.close()
 
@@ -115,4 +118,4 @@ def create_app(settings: ServerSettings) -> web.Application:
     return app
 
 
-__all__ = ["GATEWAY", "build_gateway", "create_app", "partial"]
+__all__ = ["CONFIG", "GATEWAY", "build_gateway", "create_app"]

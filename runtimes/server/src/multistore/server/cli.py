@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import ssl
 import sys
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from multistore.server.app import create_app
+from multistore.server.app import CONFIG, create_app
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.server.settings import ServerSettings, load_settings
 
@@ -38,8 +39,9 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 
 async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
     """Serve until SIGTERM/SIGINT, then drain in-flight requests for up to the timeout."""
+    app = create_app(settings)
     runner = web.AppRunner(
-        create_app(settings),
+        app,
         access_log=None,  # the gateway writes its own structured access line
         handler_cancellation=True,
         shutdown_timeout=settings.shutdown_timeout,
@@ -58,6 +60,7 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app[CONFIG].reload)
     logger.info("listening on %s://%s:%d", settings.scheme, settings.host, settings.port)
     try:
         await stop.wait()
@@ -86,9 +89,10 @@ def _run_workers(settings: ServerSettings) -> int:
     def forward(signum: int, _frame: object) -> None:
         for worker in workers:
             if worker.pid is not None and worker.is_alive():
-                worker.terminate() if signum == signal.SIGTERM else worker.kill()
+                os.kill(worker.pid, signum)
 
     signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGHUP, forward)
     signal.signal(signal.SIGINT, lambda *_: forward(signal.SIGTERM, None))
     for worker in workers:
         worker.join()
