@@ -14,6 +14,8 @@ of the discovery document), ``delay`` (seconds before answering).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import json
 import ssl
 import threading
@@ -26,6 +28,7 @@ from typing import Any
 
 import jwt
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
@@ -105,9 +108,7 @@ class OidcIssuer:
             return jwt.encode(payload, signer.private_key, algorithm="RS256", headers=headers)
         if algorithm == "none":
             return jwt.encode(payload, "", algorithm="none", headers=headers)
-        # Symmetric algorithms: the classic confusion attack signs with the public key.
-        secret = json.dumps(signer.public_jwk()).encode()
-        return jwt.encode(payload, secret, algorithm=algorithm, headers=headers)
+        return _hmac_signed(payload, headers, algorithm, signer)
 
     def rotate(self, *, keep_previous: bool = False) -> IssuerKey:
         """Start signing with a new key and publish it (dropping the old one by default)."""
@@ -189,6 +190,31 @@ class OidcIssuer:
                                 content_type="application/json")  # fmt: skip
         keys = {"keys": [key.public_jwk() for key in self.published]}
         return web.json_response(keys, status=self.jwks_status)
+
+
+_HMAC_DIGESTS = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
+
+
+def _hmac_signed(
+    payload: Mapping[str, Any], headers: Mapping[str, Any], algorithm: str, key: IssuerKey
+) -> str:
+    """The algorithm-confusion attack: HMAC keyed with the issuer's *public* key PEM.
+
+    Built by hand because PyJWT (rightly) refuses to use a public key as an HMAC secret.
+    """
+    pem = key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = {"alg": algorithm, "typ": "JWT", **headers}
+    signing_input = b".".join(
+        _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, payload)
+    )
+    signature = hmac.digest(pem, signing_input, _HMAC_DIGESTS[algorithm])
+    return (signing_input + b"." + _b64url(signature)).decode()
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 @contextmanager
