@@ -10,18 +10,15 @@ from the request exactly as it came off the wire (raw path, raw query, the clien
 
 from __future__ import annotations
 
-import base64
 import calendar
 import hashlib
 import hmac
-import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Literal
-from urllib.parse import unquote
 
 from multidict import MultiMapping
 
@@ -37,11 +34,11 @@ from multistore.core.auth.canonical import (
     derive_signing_key,
     hash_canonical_request,
     log_signing_steps,
-    logger,
     signature_hex,
     string_to_sign,
     wire_bytes,
 )
+from multistore.core.auth.sigv2 import verify_v2_query
 from multistore.core.errors import (
     AccessDenied,
     AuthorizationHeaderMalformed,
@@ -59,20 +56,6 @@ MAX_PRESIGN_EXPIRES_SECONDS = 7 * 24 * 3600
 
 _SIGNATURE_PARAM = frozenset({"X-Amz-Signature"})
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
-
-# Sub-resources that belong in a SigV2 CanonicalizedResource; the same list botocore's
-# HmacV1Auth signs, so URLs it presigns verify here.
-_V2_SUBRESOURCES = frozenset(
-    {
-        "accelerate", "acl", "analytics", "cors", "defaultObjectAcl", "delete", "inventory",
-        "lifecycle", "location", "logging", "metrics", "notification", "object-lock",
-        "partNumber", "policy", "replication", "requestPayment", "response-cache-control",
-        "response-content-disposition", "response-content-encoding",
-        "response-content-language", "response-content-type", "response-expires", "restore",
-        "select", "select-type", "storageClass", "tagging", "torrent", "uploadId", "uploads",
-        "versionId", "versioning", "versions", "website",
-    }
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +128,14 @@ def verify_signature(
     then. Returns ``None`` for SigV2, whose payloads are never chunk-signed.
     """
     if parsed.kind == "v2-query":
-        _verify_v2_query(parsed, request, secret_access_key, now=now, bucket=virtual_hosted_bucket)
+        verify_v2_query(
+            parsed.signature,
+            parsed.expires,
+            request,
+            secret_access_key,
+            now=now,
+            bucket=virtual_hosted_bucket,
+        )
         return None
 
     request_time = _amz_date_to_epoch(parsed.amz_date)
@@ -412,64 +402,3 @@ def _amz_date_to_epoch(value: str) -> int | None:
     except ValueError:
         return None
     return calendar.timegm(moment.utctimetuple())
-
-
-# --- SigV2 presigned URLs -----------------------------------------------------------------
-
-
-def _verify_v2_query(
-    parsed: ParsedSignature,
-    request: RequestInfo,
-    secret_access_key: str,
-    *,
-    now: float,
-    bucket: str | None,
-) -> None:
-    if parsed.expires is None or now > parsed.expires:
-        raise AccessDenied("Request has expired")
-    text = _v2_string_to_sign(request, bucket=bucket)
-    digest = hmac.digest(wire_bytes(secret_access_key), wire_bytes(text), "sha1")
-    expected = base64.b64encode(digest)
-    if not hmac.compare_digest(expected, wire_bytes(parsed.signature)):
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("SigV2 signature mismatch\nStringToSign:\n%s", text)
-        raise SignatureDoesNotMatch()
-
-
-def _v2_string_to_sign(request: RequestInfo, *, bucket: str | None) -> str:
-    query = request.query
-    headers = request.headers
-    # botocore moves Content-MD5/Content-Type and x-amz-* headers it signed into the query;
-    # the client may or may not send them again as headers, and a header wins if it does.
-    content_md5 = headers.get("Content-MD5", query.get("content-md5", "")).strip()
-    content_type = headers.get("Content-Type", query.get("content-type", "")).strip()
-    amz_headers: dict[str, list[str]] = {}
-    for name, value in query.items():
-        lowered = name.lower()
-        if lowered.startswith("x-amz-"):
-            amz_headers.setdefault(lowered, []).append(value.strip())
-    from_headers: dict[str, list[str]] = {}
-    for name, value in headers.items():
-        lowered = name.lower()
-        if lowered.startswith("x-amz-"):
-            from_headers.setdefault(lowered, []).append(value.strip())
-    amz_headers.update(from_headers)
-    amz_lines = "".join(f"{name}:{','.join(amz_headers[name])}\n" for name in sorted(amz_headers))
-    return (
-        f"{request.method}\n{content_md5}\n{content_type}\n{query['Expires']}\n"
-        f"{amz_lines}{_v2_canonical_resource(request, bucket=bucket)}"
-    )
-
-
-def _v2_canonical_resource(request: RequestInfo, *, bucket: str | None) -> str:
-    path = request.raw_path or "/"
-    resource = f"/{bucket}{path}" if bucket else path
-    subresources: list[tuple[str, str]] = []
-    for piece in request.raw_query.split("&"):
-        name, sep, value = piece.partition("=")
-        if name in _V2_SUBRESOURCES:
-            subresources.append((name, f"{name}={unquote(value)}" if sep else name))
-    if not subresources:
-        return resource
-    subresources.sort(key=lambda item: item[0])
-    return f"{resource}?{'&'.join(text for _, text in subresources)}"
