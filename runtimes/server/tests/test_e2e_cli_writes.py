@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 from multistore.testing.gateway import GatewayProcess
@@ -52,6 +53,9 @@ def test_sync_rm_recursive_and_server_side_cp(
         path = tree / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(name.encode() * 100)
+        # sync re-uploads when the local file looks newer than the stored one; backends
+        # keep whole seconds, so files written this second could look newer.
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
     base = f"s3://{backend.data}/{unique}tree"
     synced = aws_cli(tls_gateway, "s3", "sync", str(tree), base, cwd=tmp_path)
     assert synced.returncode == 0, synced.stderr

@@ -40,12 +40,18 @@ def new_request_id() -> str:
 
 @dataclass(slots=True)
 class Handled:
-    """A response plus what the access log and metering need to know about it."""
+    """A response plus what the access log and metering need to know about it.
 
-    response: GatewayResponse
-    request_id: str
+    ``operation`` and ``identity`` are filled in as soon as they are known, so a request
+    refused half-way (bad signature, access denied) is still logged with what it asked for.
+    """
+
+    response: GatewayResponse | None = None
+    request_id: str = ""
     context: DispatchContext | None = None
     error: S3Error | None = None
+    operation: S3Request | None = None
+    identity: Identity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,40 +88,51 @@ class ProxyGateway:
         self._chain = build_chain(self._middlewares, self._dispatcher.dispatch)
 
     async def handle_request(self, request: RequestInfo, body: RequestBody) -> GatewayResponse:
-        return (await self.handle(request, body)).response
+        handled = await self.handle(request, body)
+        assert handled.response is not None
+        return handled.response
 
     async def handle(self, request: RequestInfo, body: RequestBody) -> Handled:
-        request_id = request.request_id or new_request_id()
-        request.request_id = request_id
-        context: DispatchContext | None = None
+        """Run the pipeline; the result always carries a response."""
+        request.request_id = request.request_id or new_request_id()
+        handled = Handled(request_id=request.request_id)
         try:
             routed = await self.router.dispatch(request)
             if routed is not None:
-                routed.headers.setdefault("x-amz-request-id", request_id)
-                return Handled(routed, request_id)
-            context = await self.authorize(request)
+                routed.headers.setdefault("x-amz-request-id", request.request_id)
+                handled.response = routed
+                return handled
+            handled.context = context = await self.authorize(request, progress=handled)
             context.body = body
             response = await self._chain(context)
-            response.headers["x-amz-request-id"] = request_id
-            return Handled(response, request_id, context)
+            response.headers["x-amz-request-id"] = request.request_id
+            handled.response = response
         except S3Error as error:
-            return Handled(self.error_response(error, request), request_id, context, error)
+            handled.error = error
+            handled.response = self.error_response(error, request)
         except Exception as exc:
-            logger.exception("request %s failed: %s", request_id, exc)
-            internal = InternalError(str(exc))
-            return Handled(self.error_response(internal, request), request_id, context, internal)
+            logger.exception("request %s failed: %s", request.request_id, exc)
+            handled.error = InternalError(str(exc))
+            handled.response = self.error_response(handled.error, request)
+        return handled
 
-    async def authorize(self, request: RequestInfo) -> DispatchContext:
+    async def authorize(
+        self, request: RequestInfo, *, progress: Handled | None = None
+    ) -> DispatchContext:
         """Parse, authenticate and authorize without touching the body.
 
-        Runtimes call this before answering ``Expect: 100-continue`` (through
-        :meth:`handle`, which reads no body before this has passed).
+        No body byte is read before this has passed, which is what lets the runtime answer
+        ``Expect: 100-continue`` only for authorized requests. ``progress`` records what is
+        known at each step for the access log.
         """
+        progress = progress or Handled()
         operation = parse_s3_request(request, virtual_host_domain=self.options.virtual_host_domain)
+        progress.operation = operation
         auth = await self._identities.authenticate(
             request,
             virtual_hosted_bucket=operation.bucket if operation.virtual_hosted else None,
         )
+        progress.identity = auth.identity
         context = DispatchContext(
             request=request,
             request_id=request.request_id,

@@ -88,6 +88,7 @@ async def handle(request: web.Request, gateway: ProxyGateway) -> web.StreamRespo
         info.form_body = form
         body = BytesBody(form)
     handled = await gateway.handle(info, body)
+    assert handled.response is not None
     bytes_out = 0
     status = handled.response.status
     try:
@@ -104,6 +105,7 @@ async def handle(request: web.Request, gateway: ProxyGateway) -> web.StreamRespo
 
 async def _write(request: web.Request, handled: Handled) -> tuple[web.StreamResponse, int]:
     result = handled.response
+    assert result is not None
     head = request.method == "HEAD"
     if isinstance(result, Response):
         no_body = head or result.status in _NO_BODY_STATUSES
@@ -144,14 +146,14 @@ def _log_access(
 ) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
-    ctx = handled.context
+    operation, identity = handled.operation, handled.identity
     access_log.info(
         "id=%s ip=%s identity=%s op=%s bucket=%s method=%s status=%d error=%s in=%d out=%d ms=%.1f",
         handled.request_id,
         info.source_ip or "-",
-        ctx.identity.display if ctx else "-",
-        ctx.operation.op.value if ctx else ("route" if handled.error is None else "-"),
-        (ctx.operation.bucket or "-") if ctx else "-",
+        identity.display if identity else "-",
+        operation.op.value if operation else ("route" if handled.error is None else "-"),
+        (operation.bucket or "-") if operation else "-",
         info.method,
         status,
         handled.error.code if handled.error else "-",
@@ -170,13 +172,13 @@ async def _complete(
     bytes_out: int,
     elapsed: float,
 ) -> None:
-    ctx = handled.context
+    operation = handled.operation
     await gateway.complete(
         CompletedRequest(
             request_id=handled.request_id,
-            identity=ctx.identity if ctx else None,
-            operation=ctx.operation if ctx else None,
-            bucket=(ctx.operation.bucket or None) if ctx else None,
+            identity=handled.identity,
+            operation=operation,
+            bucket=(operation.bucket or None) if operation else None,
             status=status,
             bytes_in=bytes_in,
             bytes_out=bytes_out,

@@ -220,6 +220,10 @@ def log_signing_steps(context: str, canonical_request_text: str, string_to_sign_
         logger.debug(
             "%s\nCanonicalRequest:\n%s\nStringToSign:\n%s",
             context,
-            canonical_request_text,
+            _SECRET_LINES.sub(r"\1***", canonical_request_text),
             string_to_sign_text,
         )
+
+
+# Session tokens are credentials: a debug log must not become a way to steal them.
+_SECRET_LINES = re.compile(r"^((?:x-amz-security-token|X-Amz-Security-Token)[:=])[^\n&]*", re.M)

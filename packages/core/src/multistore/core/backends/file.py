@@ -25,57 +25,60 @@ Each key is a file at exactly that path below ``root`` (``report*.pdf``, ``100%.
 - **Files placed by hand** are objects too: ``application/octet-stream`` and an ETag made
   from mtime and size (:func:`.file_layout.fallback_etag`), which is not an MD5.
 - **DELETE** removes the file and its sidecar, then every directory on the key's path that
-  became empty (never root); a missing key is still 204.
+  became empty (never root); a missing key is still 204. **DeleteObjects** does the same per
+  key and reports each key's failure (a symlink on its path is ``AccessDenied``) in the
+  result; a key no object here can have (``a//b``, ``../x``: the gateway lets them through
+  so S3 users can remove legacy keys) counts as deleted, since there is nothing to delete.
+- **Multipart uploads** are staged under ``.multistore/uploads`` and assembled into one
+  atomic commit (:mod:`.file_multipart`); abandoned ones stay until aborted or removed by
+  :meth:`FileBackend.cleanup_stale_uploads`. **Copies** between any two file buckets are
+  done by the backend (:mod:`.file_copy`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from multidict import CIMultiDict
 
 from multistore.core.backends.base import (
     BackendServices,
+    CompletedPart,
+    DeleteOutcome,
     ListPage,
     ListRequest,
+    ListUploadsRequest,
     ObjectRequest,
+    PartsPage,
+    ProxyBackend,
+    UploadsPage,
+    WriteResult,
 )
-from multistore.core.backends.file_errors import (
-    ParentVanished,
-    prefix_in_the_way,
-    read_error,
-    unwritable_is_access_denied,
-    write_error,
-    write_error_from_os,
-)
+from multistore.core.backends.file_copy import FileCopier
+from multistore.core.backends.file_errors import read_error
 from multistore.core.backends.file_io import (
     EmptyStream,
     FileRangeBody,
     OffloadedFd,
-    ReceivedBody,
     promised_md5,
     promised_sha256,
-    receive_body,
 )
 from multistore.core.backends.file_layout import (
     DEFAULT_CONTENT_TYPE,
     INTERNAL_DIRECTORY,
     BackendState,
     ObjectMetadata,
-    fallback_etag,
-    key_digest,
-    lock_stripe,
+    StoredObject,
     metadata_headers,
-    new_temp_name,
 )
 from multistore.core.backends.file_listing import list_page, modification_time
+from multistore.core.backends.file_multipart import FileMultipart
 from multistore.core.backends.file_paths import (
     EntryKind,
-    Obstacle,
     PathBlocked,
     entry_kind,
     open_directory,
@@ -83,16 +86,18 @@ from multistore.core.backends.file_paths import (
     remove_empty_directories,
     stat_regular_file,
 )
+from multistore.core.backends.file_uploads import UploadStore
+from multistore.core.backends.file_writer import ObjectWriter
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
-    AccessDenied,
-    BadDigest,
     EntityTooLarge,
+    InternalError,
     InvalidArgument,
     InvalidRequest,
-    XAmzContentSHA256Mismatch,
+    NotImplementedOperation,
+    S3Error,
 )
-from multistore.core.http import Headers, RequestBody, Response, StreamingResponse
+from multistore.core.http import RequestBody, Response, StreamingResponse
 from multistore.core.s3.conditions import (
     evaluate_read_conditions,
     evaluate_write_conditions,
@@ -111,17 +116,7 @@ _RESPONSE_OVERRIDES = (
     ("response-content-language", "Content-Language"),
     ("response-expires", "Expires"),
 )
-_COMMIT_ATTEMPTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class _ObjectState:
-    info: os.stat_result
-    metadata: ObjectMetadata | None
-
-    @property
-    def etag(self) -> str:
-        return self.metadata.etag if self.metadata is not None else fallback_etag(self.info)
+_log = logging.getLogger(__name__)
 
 
 class FileBackend:
@@ -141,22 +136,43 @@ class FileBackend:
         if fsync_option not in ("true", "false"):
             raise ValueError(f"bucket {config.name!r}: fsync must be 'true' or 'false'")
         self.root = root.resolve()
-        self._durable = fsync_option == "true"
+        durable = fsync_option == "true"
         self._root_fd: int | None = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._state = BackendState(self._root_fd)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._writer = ObjectWriter(self._root_fd_checked, self._state, durable=durable)
+        self._multipart = FileMultipart(
+            writer=self._writer,
+            uploads=UploadStore(self._state, durable=durable),
+            segments=self._segments,
+        )
+        self._copier = FileCopier(
+            writer=self._writer, multipart=self._multipart, segments=self._segments, root=self.root
+        )
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def get_object(self, request: ObjectRequest) -> StreamingResponse:
-        segments = self._read_segments(request)
+    def open_stored_object(
+        self, key: str, version_id: str | None = None
+    ) -> tuple[int, StoredObject]:
+        """An open descriptor of ``key``'s file and what is known about it (caller closes)."""
+        if version_id not in (None, "null"):
+            raise InvalidArgument(
+                "Invalid version id specified: the file backend keeps no versions"
+            )
         try:
-            fd, info = open_regular_file(self._root_fd_checked(), segments)
+            fd, info = open_regular_file(self._root_fd_checked(), self._segments(key))
         except PathBlocked as blocked:
-            raise read_error(blocked, request.key) from None
+            raise read_error(blocked, key) from None
         try:
-            state = _ObjectState(info, self._state.read_metadata(request.key, info))
-            status, headers, start, length = self._describe(request, state)
+            return fd, StoredObject(info, self._state.read_metadata(key, info))
+        except BaseException:
+            os.close(fd)
+            raise
+
+    async def get_object(self, request: ObjectRequest) -> StreamingResponse:
+        fd, stored = self.open_stored_object(request.key, request.version_id)
+        try:
+            status, headers, start, length = self._describe(request, stored)
         except BaseException:
             os.close(fd)
             raise
@@ -169,12 +185,12 @@ class FileBackend:
             info = stat_regular_file(self._root_fd_checked(), segments)
         except PathBlocked as blocked:
             raise read_error(blocked, request.key) from None
-        state = _ObjectState(info, self._state.read_metadata(request.key, info))
-        status, headers, _, length = self._describe(request, state)
+        stored = StoredObject(info, self._state.read_metadata(request.key, info))
+        status, headers, _, length = self._describe(request, stored)
         return StreamingResponse(status, headers, EmptyStream(), content_length=length)
 
     def _describe(
-        self, request: ObjectRequest, state: _ObjectState
+        self, request: ObjectRequest, state: StoredObject
     ) -> tuple[int, CIMultiDict[str], int, int]:
         """Status, headers, first byte and length of a GET/HEAD answer (raises 304/412/416)."""
         last_modified = modification_time(state.info)
@@ -219,178 +235,139 @@ class FileBackend:
             # Fail fast, before receiving the body; the check that counts is repeated under
             # the key's lock at commit.
             evaluate_write_conditions(
-                request.headers, existing_etag=self._existing_etag(segments, request.key)
+                request.headers, existing_etag=self._writer.existing_etag(segments, request.key)
             )
         stored_headers = metadata_headers(request.headers)
-
-        temp_name, received = await self._receive(
-            body, content_length, expected_md5=expected_md5, expected_sha256=expected_sha256
+        staged, received = await self._writer.receive(
+            body,
+            content_length,
+            max_size=MAX_OBJECT_SIZE,
+            expected_md5=expected_md5,
+            expected_sha256=expected_sha256,
         )
         metadata = ObjectMetadata(etag=f'"{received.md5.hex()}"', headers=stored_headers)
-        stripe = lock_stripe(key_digest(request.key))
-        commit: asyncio.Future[None] | None = None
-        try:
-            async with self._lock(stripe):
-                commit = asyncio.get_running_loop().run_in_executor(
-                    None,
-                    self._commit,
-                    segments,
-                    request.key,
-                    stripe,
-                    temp_name,
-                    metadata,
-                    received.info,
-                    request.headers if conditional else None,
-                )
-                commit.add_done_callback(_retrieve_exception)
-                # shield: once started, the commit finishes (and cleans up) on its own.
-                await asyncio.shield(commit)
-        except BaseException:
-            if commit is None:
-                self._discard_temp(temp_name)
-            raise
+        await self._writer.commit(
+            key=request.key,
+            segments=segments,
+            staged=staged,
+            metadata=metadata,
+            conditions=request.headers if conditional else None,
+        )
         return Response(200, CIMultiDict({"ETag": metadata.etag}))
-
-    async def _receive(
-        self,
-        body: RequestBody,
-        content_length: int | None,
-        *,
-        expected_md5: bytes | None,
-        expected_sha256: bytes | None,
-    ) -> tuple[str, ReceivedBody]:
-        """Stream the body into a verified temp file; on any failure nothing is left behind."""
-        temp_name = new_temp_name(".upload")
-        with unwritable_is_access_denied():
-            tmp_fd = self._state.required_directory("tmp")
-            fd = os.open(
-                temp_name,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                0o666,
-                dir_fd=tmp_fd,
-            )
-        keep = False
-
-        def discard_unless_kept() -> None:
-            if not keep:
-                self._discard_temp(temp_name)
-
-        handle = OffloadedFd(fd, on_close=discard_unless_kept)
-        try:
-            received = await receive_body(
-                body,
-                handle,
-                content_length=content_length,
-                max_size=MAX_OBJECT_SIZE,
-                hash_sha256=expected_sha256 is not None,
-                durable=self._durable,
-            )
-            if expected_md5 is not None and received.md5 != expected_md5:
-                raise BadDigest()
-            if expected_sha256 is not None and received.sha256 != expected_sha256:
-                raise XAmzContentSHA256Mismatch()
-            keep = True
-        finally:
-            handle.close()
-        return temp_name, received
-
-    def _commit(
-        self,
-        segments: list[str],
-        key: str,
-        stripe: str,
-        temp_name: str,
-        metadata: ObjectMetadata,
-        info: os.stat_result,
-        conditions: Headers | None,
-    ) -> None:
-        """Check conditions and move the upload into place under the key's lock (blocking)."""
-        try:
-            with unwritable_is_access_denied(), self._state.key_lock(stripe):
-                if conditions is not None:
-                    evaluate_write_conditions(
-                        conditions, existing_etag=self._existing_etag(segments, key)
-                    )
-                for attempt in range(1, _COMMIT_ATTEMPTS + 1):
-                    try:
-                        self._place(segments, key, temp_name, metadata, info)
-                        return
-                    except ParentVanished:
-                        # A DELETE of a sibling pruned the directory we just made; redo.
-                        if attempt == _COMMIT_ATTEMPTS:
-                            raise InvalidRequest(
-                                f"could not store {key!r}: its directory kept disappearing"
-                            ) from None
-        except BaseException:
-            self._discard_temp(temp_name)
-            raise
-
-    def _place(
-        self,
-        segments: list[str],
-        key: str,
-        temp_name: str,
-        metadata: ObjectMetadata,
-        info: os.stat_result,
-    ) -> None:
-        root_fd = self._root_fd_checked()
-        try:
-            parent = open_directory(root_fd, segments[:-1], create=True)
-        except PathBlocked as blocked:
-            if blocked.obstacle is Obstacle.MISSING:
-                raise ParentVanished() from None
-            raise write_error(blocked, key) from None
-        name = segments[-1]
-        try:
-            try:
-                kind = entry_kind(parent, name)
-            except OSError as exc:
-                raise write_error_from_os(exc, key) from exc
-            if kind is EntryKind.SYMLINK:
-                raise AccessDenied(
-                    f"{key!r} is a symbolic link, which the file backend never follows"
-                )
-            if kind is EntryKind.DIRECTORY:
-                raise prefix_in_the_way(key)
-            if kind is EntryKind.OTHER:
-                raise InvalidRequest(f"cannot store {key!r}: a special file is in its place")
-            self._state.write_metadata(key, metadata, info)
-            tmp_fd = self._state.required_directory("tmp")
-            try:
-                os.replace(temp_name, name, src_dir_fd=tmp_fd, dst_dir_fd=parent)
-            except FileNotFoundError:
-                raise ParentVanished() from None
-            except OSError as exc:
-                raise write_error_from_os(exc, key) from exc
-            if self._durable:
-                os.fsync(parent)
-        finally:
-            os.close(parent)
 
     async def delete_object(self, request: ObjectRequest) -> Response:
         segments = self._segments(request.key)
-        if self._existing_info(segments, request.key) is not None:
-            stripe = lock_stripe(key_digest(request.key))
-            async with self._lock(stripe):
-                await asyncio.to_thread(self._delete, segments, request.key, stripe)
+        if self._writer.existing_info(segments, request.key) is not None:
+            await self._writer.run_locked(request.key, lambda: self._delete(segments, request.key))
         return Response(204)
 
-    def _delete(self, segments: list[str], key: str, stripe: str) -> None:
+    def _delete(self, segments: list[str], key: str) -> None:
         root_fd = self._root_fd_checked()
-        with unwritable_is_access_denied(), self._state.key_lock(stripe):
-            try:
-                parent = open_directory(root_fd, segments[:-1], create=False)
-            except PathBlocked:
-                return  # deleted meanwhile
-            try:
-                if entry_kind(parent, segments[-1]) is not EntryKind.REGULAR:
-                    return
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(segments[-1], dir_fd=parent)
-            finally:
-                os.close(parent)
-            self._state.remove_metadata(key)
-            remove_empty_directories(root_fd, segments[:-1])
+        try:
+            parent = open_directory(root_fd, segments[:-1], create=False)
+        except PathBlocked:
+            return  # deleted meanwhile
+        try:
+            if entry_kind(parent, segments[-1]) is not EntryKind.REGULAR:
+                return
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(segments[-1], dir_fd=parent)
+        finally:
+            os.close(parent)
+        self._state.remove_metadata(key)
+        remove_empty_directories(root_fd, segments[:-1])
+
+    async def delete_objects(self, keys: list[str]) -> list[DeleteOutcome]:
+        """Delete each key like DELETE; a key's failure is reported, never raised."""
+        return [await self._delete_reporting(key) for key in keys]
+
+    async def _delete_reporting(self, key: str) -> DeleteOutcome:
+        try:
+            validate_key(key)
+        except InvalidRequest:
+            return DeleteOutcome(key)  # no object here can have this name: nothing to delete
+        try:
+            await self.delete_object(ObjectRequest(key=key, headers=CIMultiDict()))
+        except S3Error as error:
+            return DeleteOutcome(key, error.code, error.public_message)
+        except OSError:
+            _log.exception("DeleteObjects could not delete %r", key)
+            return DeleteOutcome(key, InternalError.code, InternalError.default_message)
+        return DeleteOutcome(key)
+
+    # -- multipart uploads (file_multipart) -------------------------------------------------
+
+    async def create_multipart_upload(self, request: ObjectRequest) -> str:
+        return await self._multipart.create(request)
+
+    async def upload_part(
+        self,
+        request: ObjectRequest,
+        upload_id: str,
+        part_number: int,
+        body: RequestBody,
+        content_length: int | None,
+    ) -> WriteResult:
+        return await self._multipart.upload_part(
+            request, upload_id, part_number, body, content_length
+        )
+
+    async def complete_multipart_upload(
+        self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
+    ) -> WriteResult:
+        return await self._multipart.complete(request, upload_id, parts)
+
+    async def abort_multipart_upload(self, request: ObjectRequest, upload_id: str) -> None:
+        await self._multipart.abort(request, upload_id)
+
+    async def list_parts(
+        self, request: ObjectRequest, upload_id: str, *, max_parts: int, part_number_marker: int
+    ) -> PartsPage:
+        return await self._multipart.list_parts(
+            request, upload_id, max_parts=max_parts, part_number_marker=part_number_marker
+        )
+
+    async def list_multipart_uploads(self, request: ListUploadsRequest) -> UploadsPage:
+        return await self._multipart.list_uploads(request)
+
+    async def cleanup_stale_uploads(self, older_than_seconds: float) -> int:
+        """Abort uploads started more than ``older_than_seconds`` ago and delete temp files
+        untouched for as long; returns the number of uploads removed."""
+        return await self._multipart.cleanup_stale(older_than_seconds)
+
+    # -- copies (file_copy) -----------------------------------------------------------------
+
+    def can_copy_from(self, source: ProxyBackend) -> bool:
+        return isinstance(source, FileBackend)
+
+    async def copy_object(
+        self,
+        request: ObjectRequest,
+        source: ProxyBackend,
+        source_key: str,
+        source_version: str | None,
+    ) -> WriteResult:
+        return await self._copier.copy_object(
+            request, self._file_source(source), source_key, source_version
+        )
+
+    async def upload_part_copy(
+        self,
+        request: ObjectRequest,
+        upload_id: str,
+        part_number: int,
+        source: ProxyBackend,
+        source_key: str,
+        source_range: tuple[int, int] | None,
+    ) -> WriteResult:
+        return await self._copier.upload_part_copy(
+            request, upload_id, part_number, self._file_source(source), source_key, source_range
+        )
+
+    def _file_source(self, source: ProxyBackend) -> FileBackend:
+        if not isinstance(source, FileBackend):
+            raise NotImplementedOperation("the file backend copies only from file buckets")
+        return source
 
     # -- listing ----------------------------------------------------------------------------
 
@@ -425,36 +402,3 @@ class FileBackend:
                 "Invalid version id specified: the file backend keeps no versions"
             )
         return self._segments(request.key)
-
-    def _existing_info(self, segments: list[str], key: str) -> os.stat_result | None:
-        try:
-            return stat_regular_file(self._root_fd_checked(), segments)
-        except PathBlocked as blocked:
-            if blocked.obstacle in (Obstacle.SYMLINK, Obstacle.DENIED):
-                raise read_error(blocked, key) from None
-            return None
-
-    def _existing_etag(self, segments: list[str], key: str) -> str | None:
-        info = self._existing_info(segments, key)
-        if info is None:
-            return None
-        return _ObjectState(info, self._state.read_metadata(key, info)).etag
-
-    def _lock(self, stripe: str) -> asyncio.Lock:
-        lock = self._locks.get(stripe)
-        if lock is None:
-            lock = self._locks[stripe] = asyncio.Lock()
-        return lock
-
-    def _discard_temp(self, temp_name: str) -> None:
-        tmp_fd = self._state.directory("tmp", create=False)
-        if tmp_fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name, dir_fd=tmp_fd)
-
-
-def _retrieve_exception(future: asyncio.Future[None]) -> None:
-    # A commit whose caller was cancelled still reports its outcome to nobody; fetching
-    # it keeps asyncio from logging "exception was never retrieved".
-    if not future.cancelled():
-        future.exception()

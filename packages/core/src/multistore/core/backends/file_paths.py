@@ -144,6 +144,8 @@ def remove_empty_directories(root_fd: int, segments: Sequence[str]) -> None:
     Stops at the first directory that is not empty (or vanished, or is not ours to remove);
     never removes the root itself.
     """
+    if not segments:
+        return  # a key directly in root: no directory of its own
     try:
         chain = open_directory_chain(root_fd, segments, create=False)
     except (PathBlocked, OSError):

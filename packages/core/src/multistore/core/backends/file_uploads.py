@@ -362,8 +362,7 @@ def _read_record(directory_fd: int, number: int) -> PartRecord | None:
             mtime_ns=int(document["mtime_ns"]),
             inode=int(document["inode"]),
             checksums={
-                ChecksumAlgorithm(name): str(value)
-                for name, value in document["checksums"].items()
+                ChecksumAlgorithm(name): str(value) for name, value in document["checksums"].items()
             },
         )
     except (KeyError, TypeError, ValueError, AttributeError):

@@ -91,9 +91,7 @@ class StagingFile:
 class ObjectWriter:
     """Staging and committing for one backend root (shared by every write path)."""
 
-    def __init__(
-        self, root_fd: Callable[[], int], state: BackendState, *, durable: bool
-    ) -> None:
+    def __init__(self, root_fd: Callable[[], int], state: BackendState, *, durable: bool) -> None:
         self._root_fd = root_fd
         self._state = state
         self.durable = durable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +33,7 @@ class BackendPool:
         self._services = services
         self._max_entries = max_entries
         self._backends: OrderedDict[int, tuple[BucketConfig, ProxyBackend]] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def services(self) -> BackendServices:
@@ -54,8 +56,16 @@ class BackendPool:
         backend: ProxyBackend = factory(config, self._services)
         self._backends[id(config)] = (config, backend)
         if len(self._backends) > self._max_entries:
-            self._backends.popitem(last=False)
+            _, (_, evicted) = self._backends.popitem(last=False)
+            self._close_later(evicted)
         return backend
+
+    def _close_later(self, backend: ProxyBackend) -> None:
+        # get() is synchronous and on the request path: close the evicted backend in the
+        # background, keeping a reference so the task is not collected mid-flight.
+        task = asyncio.get_running_loop().create_task(backend.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         for _, backend in self._backends.values():

@@ -37,7 +37,7 @@ from multistore.core.backends.headers import (
     filter_response_headers,
     pick_headers,
 )
-from multistore.core.backends.s3_writes import S3WritePaths
+from multistore.core.backends.s3_writes import S3WritePaths, read_backend_body
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
     BadGateway,
@@ -60,7 +60,7 @@ from multistore.core.http import (
     TransportResponse,
 )
 from multistore.core.s3.keys import encode_wire_path
-from multistore.core.s3.upload_body import iter_committing
+from multistore.core.s3.upload_body import iter_committing, verify_empty
 
 logger = logging.getLogger("multistore.core.backends.s3")
 
@@ -247,6 +247,8 @@ class S3Backend(S3WritePaths):
             raise MissingContentLength()
         headers = _write_headers(request.headers)
         headers["content-length"] = str(content_length)
+        if not content_length:
+            await verify_empty(body)
         response = await self.send(
             "PUT",
             self.object_path(request.key),
@@ -284,11 +286,7 @@ class S3Backend(S3WritePaths):
             "GET", self.bucket_path(), query=query, payload_hash=EMPTY_SHA256
         )
         await self.raise_for_status(response, None)
-        try:
-            body = await response.read(MAX_LIST_BODY)
-        finally:
-            await response.release()
-        return parse_list_page(body)
+        return parse_list_page(await read_backend_body(response, MAX_LIST_BODY))
 
     async def close(self) -> None:
         return None

@@ -37,9 +37,9 @@ from multistore.core.backends.headers import (
     pick_headers,
 )
 from multistore.core.errors import BadGateway, MissingContentLength, backend_client_error
-from multistore.core.http import OutboundBody, RequestBody, TransportResponse
+from multistore.core.http import OutboundBody, RequestBody, TransportError, TransportResponse
 from multistore.core.s3.keys import encode_wire_path
-from multistore.core.s3.upload_body import iter_committing
+from multistore.core.s3.upload_body import iter_committing, verify_empty
 
 MAX_CONTROL_RESPONSE = 4 << 20
 _PART_HEADERS = ("content-md5", "x-amz-sdk-checksum-algorithm")
@@ -148,6 +148,8 @@ class S3WritePaths:
     ) -> WriteResult:
         if content_length is None:
             raise MissingContentLength()
+        if not content_length:
+            await verify_empty(body)
         headers = pick_headers(request.headers, _PART_HEADERS, _CHECKSUM_PREFIX)
         if "x-amz-sdk-checksum-algorithm" in headers and not any(
             name.startswith("x-amz-checksum-") for name in headers
@@ -370,11 +372,18 @@ def _complete_body(parts: list[CompletedPart]) -> bytes:
     return "".join(pieces).encode()
 
 
-async def _read_document(response: TransportResponse, backend_bucket: str) -> dict[str, Any]:
+async def read_backend_body(response: TransportResponse, limit: int) -> bytes:
+    """A small backend answer, read whole; a failure to read it is the backend's fault."""
     try:
-        raw = await response.read(MAX_CONTROL_RESPONSE)
+        return await response.read(limit)
+    except TransportError as exc:
+        raise BadGateway(f"could not read the backend's answer: {exc}") from exc
     finally:
         await response.release()
+
+
+async def _read_document(response: TransportResponse, backend_bucket: str) -> dict[str, Any]:
+    raw = await read_backend_body(response, MAX_CONTROL_RESPONSE)
     if not raw.strip():
         return {}
     try:

@@ -19,7 +19,7 @@ from multistore.core.backends.headers import (
     pick_headers,
 )
 from multistore.core.backends.pool import BackendPool
-from multistore.core.errors import EntityTooLarge, InvalidArgument, NotModified, PreconditionFailed
+from multistore.core.errors import InvalidArgument, InvalidRequest, NotModified, PreconditionFailed
 from multistore.core.http import GatewayResponse, IteratorBody, StreamingResponse
 from multistore.core.middleware import DispatchContext
 from multistore.core.registry import BucketRegistry
@@ -141,7 +141,10 @@ class CopyHandlers:
         streamed = await _read_source(source, source_key, version, _source_read_headers(ctx))
         try:
             if streamed.content_length is not None and streamed.content_length > MAX_COPY_SIZE:
-                raise EntityTooLarge("a copy source may not be larger than 5 GiB")
+                raise InvalidRequest(
+                    "The specified copy source is larger than the maximum allowable size for a "
+                    f"copy source: {MAX_COPY_SIZE}"
+                )
             headers = _destination_headers(ctx, streamed)
             target = ObjectRequest(key=request.key, headers=headers, query={})
             response = await destination.put_object(

@@ -6,7 +6,12 @@ from collections.abc import Awaitable, Callable
 
 from multidict import CIMultiDict
 
-from multistore.core.auth.authorize import allows_any_key, can_use_bucket, is_authorized
+from multistore.core.auth.authorize import (
+    allows_any_key,
+    can_use_bucket,
+    is_authorized,
+    may_know_bucket,
+)
 from multistore.core.auth.identity import Authentication, Identity
 from multistore.core.backends.base import ObjectRequest
 from multistore.core.backends.pool import BackendPool
@@ -92,7 +97,11 @@ class S3Dispatcher:
         assert source is not None
         resolved = await self._buckets.get_bucket(source.bucket)
         if resolved is None:
-            raise NoSuchBucket(resource=f"/{source.bucket}")
+            # Same rule as for the request's own bucket: only those who could see it learn
+            # that it does not exist.
+            if may_know_bucket(identity, source.bucket):
+                raise NoSuchBucket(resource=f"/{source.bucket}")
+            raise AccessDenied("you may not read the copy source")
         action = Action.GET_OBJECT_VERSION if source.version_id else Action.GET_OBJECT
         if not is_authorized(identity, resolved.config, action, source.key):
             raise AccessDenied("you may not read the copy source")

@@ -19,7 +19,7 @@ from multistore.core.auth.aws_chunked import decoder_for_request, is_aws_chunked
 from multistore.core.auth.checksums import checksum_from_headers
 from multistore.core.auth.payload import ChecksummingBody, Md5VerifyingBody, Sha256VerifyingBody
 from multistore.core.auth.sigv4 import VerifiedSignature
-from multistore.core.errors import EntityTooLarge, InvalidArgument
+from multistore.core.errors import EntityTooLarge, IncompleteBody, InvalidArgument
 from multistore.core.http import Headers, RequestBody
 
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -136,3 +136,13 @@ async def iter_committing(body: RequestBody, chunk_size: int = 1 << 20) -> Async
         held = following
     if held:
         yield held
+
+
+async def verify_empty(body: RequestBody) -> None:
+    """Run the verifiers of a body declared empty (digests, chunk signatures, trailers).
+
+    Nothing is sent for a zero-length object, but its integrity promises still hold: the
+    read that reaches the end is the one that checks them.
+    """
+    if await body.read(1):
+        raise IncompleteBody("the request body is longer than its declared length")
