@@ -459,3 +459,36 @@ def test_special_keys_through_every_write_path(
     assert not any(
         k.endswith(".copy") and k.startswith(unique) for k in backend.stored_keys(backend.data)
     )
+
+
+def test_upload_part_copy_with_a_range(
+    full_client: Any, backend: BackendUnderTest, unique: str
+) -> None:
+    source = f"{unique}part-source.bin"
+    data = os.urandom(6 * MiB)
+    full_client.put_object(Bucket=backend.data, Key=source, Body=data)
+    key = f"{unique}assembled.bin"
+    upload = full_client.create_multipart_upload(Bucket=backend.data, Key=key)["UploadId"]
+    first = full_client.upload_part_copy(
+        Bucket=backend.data,
+        Key=key,
+        UploadId=upload,
+        PartNumber=1,
+        CopySource={"Bucket": backend.data, "Key": source},
+        CopySourceRange=f"bytes=0-{5 * MiB - 1}",
+    )["CopyPartResult"]["ETag"]
+    second = full_client.upload_part(
+        Bucket=backend.data, Key=key, UploadId=upload, PartNumber=2, Body=b"tail"
+    )["ETag"]
+    full_client.complete_multipart_upload(
+        Bucket=backend.data,
+        Key=key,
+        UploadId=upload,
+        MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]
+        },
+    )
+    assert (
+        full_client.get_object(Bucket=backend.data, Key=key)["Body"].read()
+        == data[: 5 * MiB] + b"tail"
+    )

@@ -227,6 +227,8 @@ class CopyingBackend(Protocol):
         source: ProxyBackend,
         source_key: str,
         source_range: tuple[int, int] | None,
+        *,
+        source_version: str | None = None,
     ) -> WriteResult: ...
 
 

@@ -359,9 +359,17 @@ class FileBackend:
         source: ProxyBackend,
         source_key: str,
         source_range: tuple[int, int] | None,
+        *,
+        source_version: str | None = None,
     ) -> WriteResult:
         return await self._copier.upload_part_copy(
-            request, upload_id, part_number, self._file_source(source), source_key, source_range
+            request,
+            upload_id,
+            part_number,
+            self._file_source(source),
+            source_key,
+            source_range,
+            source_version=source_version,
         )
 
     def _file_source(self, source: ProxyBackend) -> FileBackend:

@@ -158,6 +158,8 @@ class FileCopier:
         source: CopySource,
         source_key: str,
         source_range: tuple[int, int] | None,
+        *,
+        source_version: str | None = None,
     ) -> WriteResult:
         check_part_number(part_number)
         self._segments(request.key)
@@ -167,7 +169,7 @@ class FileCopier:
             request.headers,
             source,
             source_key,
-            None,
+            source_version,
             source_range,
             manifest.checksum_algorithm,
         )

@@ -316,9 +316,11 @@ class S3WritePaths:
         source: ProxyBackend,
         source_key: str,
         source_range: tuple[int, int] | None,
+        *,
+        source_version: str | None = None,
     ) -> WriteResult:
         headers = pick_headers(request.headers, _COPY_HEADERS)
-        headers["x-amz-copy-source"] = self._copy_source(source, source_key, None)
+        headers["x-amz-copy-source"] = self._copy_source(source, source_key, source_version)
         if source_range is not None:
             headers["x-amz-copy-source-range"] = f"bytes={source_range[0]}-{source_range[1]}"
         doc = await self._control(

@@ -106,7 +106,13 @@ class CopyHandlers:
         if _server_side(destination, source) and hasattr(destination, "upload_part_copy"):
             byte_range = _copy_range(raw_range)
             result = await destination.upload_part_copy(
-                request, upload_id, part_number, source, source_key, byte_range
+                request,
+                upload_id,
+                part_number,
+                source,
+                source_key,
+                byte_range,
+                source_version=version,
             )
         else:
             headers = _source_read_headers(ctx)
