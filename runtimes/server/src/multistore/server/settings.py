@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
@@ -63,7 +64,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="TOML or JSON config file; "
         "without one the gateway serves a demo bucket from --data-dir",
     )
-    parser.add_argument("--listen", default=default("LISTEN", DEFAULT_LISTEN), help="HOST:PORT")
+    parser.add_argument("--listen", default=default("LISTEN"), help=f"HOST:PORT ({DEFAULT_LISTEN})")
     parser.add_argument(
         "--domain",
         default=default("DOMAIN"),
@@ -72,12 +73,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(default("WORKERS", "1") or 1),
+        default=int(default("WORKERS") or 0) or None,
         help="worker processes sharing the port (0 = one per CPU)",
     )
     parser.add_argument("--tls-cert", default=default("TLS_CERT"))
     parser.add_argument("--tls-key", default=default("TLS_KEY"))
-    parser.add_argument("--log-level", default=default("LOG_LEVEL", env.get("LOG_LEVEL", "INFO")))
+    parser.add_argument("--log-level", default=default("LOG_LEVEL", env.get("LOG_LEVEL")))
     parser.add_argument(
         "--max-object-size",
         type=parse_size,
@@ -98,27 +99,48 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
 def load_settings(
     argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 ) -> ServerSettings:
+    """Flags win over ``MULTISTORE_*`` variables, which win over the config's ``[server]``."""
     env = os.environ if env is None else env
     parser = build_parser(env)
     args = parser.parse_args(argv)
-    host, port = parse_listen(args.listen)
-    if bool(args.tls_cert) != bool(args.tls_key):
+    table = _server_table(Path(args.config)) if args.config else None
+
+    def pick(flag: object, name: str) -> Any:
+        return flag if flag is not None else getattr(table, name, None)
+
+    host, port = parse_listen(pick(args.listen, "listen") or DEFAULT_LISTEN)
+    tls_cert, tls_key = pick(args.tls_cert, "tls_cert"), pick(args.tls_key, "tls_key")
+    if bool(tls_cert) != bool(tls_key):
         parser.error("--tls-cert and --tls-key go together")
-    max_size = args.max_object_size
+    max_size = pick(args.max_object_size, "max_object_size")
     if isinstance(max_size, str):
         max_size = parse_size(max_size)
-    workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
+    workers = pick(args.workers, "workers") or os.cpu_count() or 1
     return ServerSettings(
         config=Path(args.config) if args.config else None,
         host=host,
         port=port,
-        domain=args.domain or None,
+        domain=pick(args.domain, "domain") or None,
         workers=workers,
-        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
-        tls_key=Path(args.tls_key) if args.tls_key else None,
-        log_level=str(args.log_level).upper(),
+        tls_cert=Path(tls_cert) if tls_cert else None,
+        tls_key=Path(tls_key) if tls_key else None,
+        log_level=str(pick(args.log_level, "log_level") or "INFO").upper(),
         max_object_size=max_size,
         data_dir=Path(args.data_dir),
         shutdown_timeout=args.shutdown_timeout,
         debug_errors=env.get("MULTISTORE_DEBUG_ERRORS", "") == "1",
     )
+
+
+def _server_table(path: Path) -> Any:
+    """The ``[server]`` table of the config file, or ``None`` if it cannot be read here.
+
+    A broken file is reported properly when the gateway loads it; settings only need what
+    can be read.
+    """
+    from multistore.static_config import ConfigError, load_config
+
+    try:
+        return load_config(path).server
+    except (ConfigError, OSError):
+        return None

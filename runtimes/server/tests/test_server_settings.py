@@ -1,0 +1,49 @@
+"""Where server settings come from: flags, then MULTISTORE_* variables, then [server]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from multistore.server.settings import load_settings, parse_size
+
+
+def write_config(tmp_path: Path) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        '[server]\nlisten = "127.0.0.1:9001"\ndomain = "s3.example"\nworkers = 3\n'
+        "max_object_size = 1048576\n"
+    )
+    return path
+
+
+def test_config_table_applies_when_nothing_else_says(tmp_path: Path) -> None:
+    settings = load_settings(["--config", str(write_config(tmp_path))], env={})
+    assert (settings.host, settings.port) == ("127.0.0.1", 9001)
+    assert settings.domain == "s3.example"
+    assert settings.workers == 3
+    assert settings.max_object_size == 1 << 20
+
+
+def test_environment_beats_config_and_flags_beat_both(tmp_path: Path) -> None:
+    config = str(write_config(tmp_path))
+    env = {"MULTISTORE_LISTEN": "127.0.0.1:9002", "MULTISTORE_WORKERS": "2"}
+    from_env = load_settings(["--config", config], env=env)
+    assert (from_env.port, from_env.workers) == (9002, 2)
+    from_flags = load_settings(
+        ["--config", config, "--listen", "0.0.0.0:9003", "--workers", "1"], env=env
+    )
+    assert (from_flags.host, from_flags.port, from_flags.workers) == ("0.0.0.0", 9003, 1)
+
+
+def test_defaults_without_config() -> None:
+    settings = load_settings([], env={})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.workers >= 1
+    assert settings.config is None
+    assert settings.log_level == "INFO"
+
+
+def test_sizes() -> None:
+    assert parse_size("5GiB") == 5 << 30
+    assert parse_size("100MiB") == 100 << 20
+    assert parse_size("1024") == 1024
