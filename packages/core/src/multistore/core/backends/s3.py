@@ -65,6 +65,7 @@ from multistore.core.s3.upload_body import iter_committing, verify_empty
 logger = logging.getLogger("multistore.core.backends.s3")
 
 MAX_ERROR_BODY = 64 << 10
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 MAX_LIST_BODY = 16 << 20
 
 # 4xx codes a backend may report that describe the caller's request, not the gateway's
@@ -159,10 +160,18 @@ class S3Backend(S3WritePaths):
         if self._signer is not None:
             self._signer.sign_headers(method, self.host, path, canonical_query, out, payload_hash)
         url = f"{self._origin}{path}" + (f"?{canonical_query}" if canonical_query else "")
-        try:
-            return await self._transport.request(method, url, headers=out, body=body)
-        except TransportError as exc:
-            raise ServiceUnavailable(f"backend {self.endpoint} unreachable: {exc}") from exc
+        # One retry when nothing is lost by it: the method is idempotent and the body (if
+        # any) is in memory. A pooled connection the backend closed while idle fails on
+        # reuse, and a second attempt on a fresh connection is what every SDK does too.
+        attempts = 2 if method in _IDEMPOTENT and not isinstance(body, AsyncIterator) else 1
+        for attempt in range(attempts):
+            try:
+                return await self._transport.request(method, url, headers=out, body=body)
+            except TransportError as exc:
+                if attempt + 1 == attempts:
+                    raise ServiceUnavailable(f"backend {self.endpoint} unreachable: {exc}") from exc
+                logger.info("retrying %s on %s after: %s", method, self.endpoint, exc)
+        raise AssertionError("unreachable")  # the loop either returns or raises
 
     async def raise_for_status(self, response: TransportResponse, key: str | None) -> None:
         """Translate a backend error response into the S3Error the client should see."""
