@@ -102,10 +102,10 @@ from multistore.core.s3.conditions import (
     evaluate_read_conditions,
     evaluate_write_conditions,
     has_write_conditions,
-    http_date,
 )
 from multistore.core.s3.keys import validate_key
 from multistore.core.s3.ranges import content_range, parse_range
+from multistore.core.s3.xml import http_date
 
 MAX_OBJECT_SIZE = 5 * 1024**3  # S3's limit for a single PUT
 _RESPONSE_OVERRIDES = (

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from multistore.core.errors import (
     NoSuchKey,
@@ -38,6 +38,7 @@ from multistore.core.errors import (
     PreconditionFailed,
 )
 from multistore.core.http import Headers
+from multistore.core.s3.xml import http_date
 
 # One entity tag per match: quoted (may contain commas) or a bare token such as ``*``.
 _ENTITY_TAG = re.compile(r'(?:W/)?"([^"]*)"|([^\s,]+)')
@@ -104,11 +105,6 @@ def evaluate_write_conditions(headers: Headers, *, existing_etag: str | None) ->
 def has_write_conditions(headers: Headers) -> bool:
     """Whether a write needs the existing object's ETag at all (skips a lookup otherwise)."""
     return "If-Match" in headers or "If-None-Match" in headers
-
-
-def http_date(moment: datetime) -> str:
-    """An IMF-fixdate (``Wed, 21 Oct 2015 07:28:00 GMT``) of an aware datetime."""
-    return format_datetime(_whole_seconds(moment).astimezone(UTC), usegmt=True)
 
 
 def normalize_etag(value: str) -> str:
