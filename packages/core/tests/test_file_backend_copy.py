@@ -26,7 +26,7 @@ from multistore.core.errors import (
     PreconditionFailed,
 )
 from multistore.core.http import BytesBody
-from multistore.core.s3.conditions import http_date
+from multistore.core.s3.xml import http_date
 
 MiB = 1 << 20
 SPECIAL_KEYS = [
