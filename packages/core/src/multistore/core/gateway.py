@@ -7,9 +7,9 @@ and out and nothing else, so the server and Lambda runtimes cannot drift apart.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from random import getrandbits
 
 from multidict import CIMultiDict
 
@@ -34,8 +34,9 @@ logger = logging.getLogger("multistore.core.gateway")
 
 
 def new_request_id() -> str:
-    # 16 upper-case hex characters, the shape S3 uses; cheaper than uuid4.
-    return os.urandom(8).hex().upper()
+    # 16 upper-case hex characters, the shape S3 uses. Request ids correlate logs; they are
+    # not secrets, so the non-cryptographic generator (no syscall) is the right tool.
+    return f"{getrandbits(64):016X}"
 
 
 @dataclass(slots=True)
@@ -177,6 +178,11 @@ class ProxyGateway:
         )
         headers.update(error.headers())
         return Response(error.status, headers, body)
+
+    @property
+    def has_middlewares(self) -> bool:
+        """Whether anyone listens to :meth:`complete` (runtimes skip building the record)."""
+        return bool(self._middlewares)
 
     async def complete(self, completed: CompletedRequest) -> None:
         """Tell every middleware how the request ended (runtimes call this after streaming)."""

@@ -10,9 +10,10 @@ from aiohttp import web
 from multistore.core.gateway import Handled, ProxyGateway
 from multistore.core.http import BytesBody, RequestBody, RequestInfo, Response
 from multistore.core.middleware import CompletedRequest
+from multistore.server.access_log import AccessLog
 
-access_log = logging.getLogger("multistore.access")
 logger = logging.getLogger("multistore.server")
+access_log = AccessLog()
 
 FORM_BODY_LIMIT = 64 << 10
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -61,11 +62,12 @@ def request_info(request: web.BaseRequest) -> RequestInfo:
 
 
 def _is_form_post(request: web.BaseRequest) -> bool:
+    if request.method != "POST":
+        return False
     content_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     length = request.headers.get("Content-Length", "")
     return (
-        request.method == "POST"
-        and content_type == "application/x-www-form-urlencoded"
+        content_type == "application/x-www-form-urlencoded"
         and length.isdigit()
         and int(length) <= FORM_BODY_LIMIT
     )
@@ -96,7 +98,10 @@ async def handle(request: web.Request, gateway: ProxyGateway) -> web.StreamRespo
     finally:
         elapsed = time.perf_counter() - started
         _log_access(info, handled, status, client_body.bytes_read, bytes_out, elapsed)
-        await _complete(gateway, info, handled, status, client_body.bytes_read, bytes_out, elapsed)
+        if gateway.has_middlewares:
+            await _complete(
+                gateway, info, handled, status, client_body.bytes_read, bytes_out, elapsed
+            )
     if not client_body.exhausted:
         # Unread body bytes (a refused upload) would be parsed as the next request.
         response.force_close()
@@ -144,22 +149,16 @@ async def _write(request: web.Request, handled: Handled) -> tuple[web.StreamResp
 def _log_access(
     info: RequestInfo, handled: Handled, status: int, bytes_in: int, bytes_out: int, elapsed: float
 ) -> None:
-    if not access_log.isEnabledFor(logging.INFO):
+    if not access_log.enabled:
         return
     operation, identity = handled.operation, handled.identity
-    access_log.info(
-        "id=%s ip=%s identity=%s op=%s bucket=%s method=%s status=%d error=%s in=%d out=%d ms=%.1f",
-        handled.request_id,
-        info.source_ip or "-",
-        identity.display if identity else "-",
-        operation.op.value if operation else ("route" if handled.error is None else "-"),
-        (operation.bucket or "-") if operation else "-",
-        info.method,
-        status,
-        handled.error.code if handled.error else "-",
-        bytes_in,
-        bytes_out,
-        elapsed * 1000,
+    op = operation.op.value if operation else ("route" if handled.error is None else "-")
+    access_log.write(
+        f"id={handled.request_id} ip={info.source_ip or '-'} "
+        f"identity={identity.display if identity else '-'} op={op} "
+        f"bucket={(operation.bucket or '-') if operation else '-'} method={info.method} "
+        f"status={status} error={handled.error.code if handled.error else '-'} "
+        f"in={bytes_in} out={bytes_out} ms={elapsed * 1000:.1f}"
     )
 
 
