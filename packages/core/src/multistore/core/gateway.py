@@ -16,6 +16,8 @@ from multidict import CIMultiDict
 from multistore.core.auth.authorize import may_know_bucket
 from multistore.core.auth.identity import Authentication, Identity, IdentityResolver
 from multistore.core.backends.pool import BackendPool
+from multistore.core.config import BucketConfig
+from multistore.core.cors import CorsPolicy, is_preflight
 from multistore.core.errors import (
     AccessDenied,
     InternalError,
@@ -28,7 +30,7 @@ from multistore.core.middleware import CompletedRequest, DispatchContext, Middle
 from multistore.core.registry import BucketRegistry, CredentialRegistry, TemporaryCredentialResolver
 from multistore.core.router import Router
 from multistore.core.s3.handlers import S3Dispatcher
-from multistore.core.s3.operations import Op, S3Request, parse_s3_request
+from multistore.core.s3.operations import Op, S3Request, parse_s3_request, split_bucket_and_key
 
 logger = logging.getLogger("multistore.core.gateway")
 
@@ -60,6 +62,8 @@ class GatewayOptions:
     virtual_host_domain: str | None = None
     max_object_size: int | None = None
     debug_errors: bool = False
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed for buckets with no ``cors_origins`` of their own; ``()`` = CORS off."""
 
 
 class ProxyGateway:
@@ -87,6 +91,7 @@ class ProxyGateway:
             buckets=buckets, backends=backends, max_object_size=options.max_object_size
         )
         self._chain = build_chain(self._middlewares, self._dispatcher.dispatch)
+        self._cors = CorsPolicy(options.cors_origins)
 
     async def handle_request(self, request: RequestInfo, body: RequestBody) -> GatewayResponse:
         handled = await self.handle(request, body)
@@ -97,17 +102,21 @@ class ProxyGateway:
         """Run the pipeline; the result always carries a response."""
         request.request_id = request.request_id or new_request_id()
         handled = Handled(request_id=request.request_id)
+        # The only CORS cost of a request without Origin is this one lookup.
+        origin = request.headers.get("Origin")
+        if origin is not None and is_preflight(request):
+            return await self._answer_preflight(request, handled)
         try:
             routed = await self.router.dispatch(request)
             if routed is not None:
                 routed.headers.setdefault("x-amz-request-id", request.request_id)
                 handled.response = routed
-                return handled
-            handled.context = context = await self.authorize(request, progress=handled)
-            context.body = body
-            response = await self._chain(context)
-            response.headers["x-amz-request-id"] = request.request_id
-            handled.response = response
+            else:
+                handled.context = context = await self.authorize(request, progress=handled)
+                context.body = body
+                response = await self._chain(context)
+                response.headers["x-amz-request-id"] = request.request_id
+                handled.response = response
         except S3Error as error:
             handled.error = error
             handled.response = self.error_response(error, request)
@@ -115,7 +124,51 @@ class ProxyGateway:
             logger.exception("request %s failed: %s", request.request_id, exc)
             handled.error = InternalError(str(exc))
             handled.response = self.error_response(handled.error, request)
+        if origin is not None:
+            await self._grant_origin(request, handled, origin)
         return handled
+
+    async def _answer_preflight(self, request: RequestInfo, handled: Handled) -> Handled:
+        # Browsers never sign a preflight, so it is answered before (and without) any
+        # authentication, from the CORS configuration alone.
+        try:
+            response = self._cors.preflight(request, await self._cors_bucket(request))
+            response.headers["x-amz-request-id"] = request.request_id
+            handled.response = response
+        except S3Error as error:
+            handled.error = error
+            handled.response = self.error_response(error, request)
+        except Exception as exc:
+            logger.exception("preflight %s failed: %s", request.request_id, exc)
+            handled.error = InternalError(str(exc))
+            handled.response = self.error_response(handled.error, request)
+        return handled
+
+    async def _grant_origin(self, request: RequestInfo, handled: Handled, origin: str) -> None:
+        assert handled.response is not None
+        try:
+            context = handled.context
+            if context is not None:
+                # Authorized: the bucket is already resolved (None for ListBuckets).
+                bucket = context.bucket_config
+            else:
+                # Refused before the bucket was resolved, or a routed request.
+                bucket = await self._cors_bucket(request)
+            self._cors.decorate(handled.response.headers, origin, bucket)
+        except Exception:
+            # The response itself is fine; without the grant the browser only sees less.
+            logger.exception("request %s: could not apply CORS", request.request_id)
+
+    async def _cors_bucket(self, request: RequestInfo) -> BucketConfig | None:
+        """The configured bucket the request names, or ``None`` (unknown, none, bad path)."""
+        try:
+            name, _, _ = split_bucket_and_key(request, self.options.virtual_host_domain)
+        except S3Error:
+            return None
+        if not name:
+            return None
+        resolved = await self.buckets.get_bucket(name)
+        return resolved.config if resolved is not None else None
 
     async def authorize(
         self, request: RequestInfo, *, progress: Handled | None = None

@@ -83,6 +83,7 @@ def build_gateway(
             virtual_host_domain=settings.domain,
             max_object_size=settings.max_object_size,
             debug_errors=settings.debug_errors,
+            cors_origins=settings.cors_origins,
         ),
     )
 

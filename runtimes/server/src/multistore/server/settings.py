@@ -26,6 +26,8 @@ class ServerSettings:
     data_dir: Path = Path("multistore-data")
     shutdown_timeout: float = 30.0
     debug_errors: bool = False
+    cors_origins: tuple[str, ...] = ()
+    """The config's ``[server] cors_origins``: for buckets that set none of their own."""
 
     @property
     def scheme(self) -> str:
@@ -129,6 +131,7 @@ def load_settings(
         data_dir=Path(args.data_dir),
         shutdown_timeout=args.shutdown_timeout,
         debug_errors=env.get("MULTISTORE_DEBUG_ERRORS", "") == "1",
+        cors_origins=tuple(getattr(table, "cors_origins", None) or ()),
     )
 
 
