@@ -1,4 +1,4 @@
-"""The JWKS cache against a real HTTPS issuer, through the server runtime's aiohttp transport."""
+"""The JWKS cache against a real HTTPS issuer, through the server runtime's HTTP client."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
 
-import aiohttp
 import pytest
 
-from multistore.server.transport import AiohttpTransport
+from multistore.server.http_client import HttpClient
 from multistore.sts.jwks import (
     InsecureIssuerError,
     JwksCache,
@@ -38,10 +37,10 @@ def fresh_issuer(tls_files: TlsFiles) -> Iterator[OidcIssuer]:
 
 
 @pytest.fixture
-async def transport(tls_files: TlsFiles) -> AsyncIterator[AiohttpTransport]:
-    context = ssl.create_default_context(cafile=str(tls_files.ca_cert))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
-        yield AiohttpTransport(session)
+async def transport(tls_files: TlsFiles) -> AsyncIterator[HttpClient]:
+    client = HttpClient(ssl_context=ssl.create_default_context(cafile=str(tls_files.ca_cert)))
+    yield client
+    await client.close()
 
 
 @pytest.fixture
@@ -49,12 +48,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def cache(transport: AiohttpTransport, clock: FakeClock, **settings: float) -> JwksCache:
+def cache(transport: HttpClient, clock: FakeClock, **settings: float) -> JwksCache:
     return JwksCache(transport, JwksSettings(**settings), clock)  # type: ignore[arg-type]
 
 
 async def test_keys_are_cached_for_the_ttl(
-    fresh_issuer: OidcIssuer, transport: AiohttpTransport, clock: FakeClock
+    fresh_issuer: OidcIssuer, transport: HttpClient, clock: FakeClock
 ) -> None:
     jwks = cache(transport, clock, ttl=900)
     kid = fresh_issuer.signing_key.kid
@@ -71,7 +70,7 @@ async def test_keys_are_cached_for_the_ttl(
 
 
 async def test_unknown_kid_refetches_once_per_cooldown(
-    fresh_issuer: OidcIssuer, transport: AiohttpTransport, clock: FakeClock
+    fresh_issuer: OidcIssuer, transport: HttpClient, clock: FakeClock
 ) -> None:
     jwks = cache(transport, clock, unknown_kid_cooldown=30)
     await jwks.get_key(fresh_issuer.url, fresh_issuer.signing_key.kid)
@@ -91,7 +90,7 @@ async def test_unknown_kid_refetches_once_per_cooldown(
 
 
 async def test_concurrent_requests_share_one_fetch(
-    fresh_issuer: OidcIssuer, transport: AiohttpTransport, clock: FakeClock
+    fresh_issuer: OidcIssuer, transport: HttpClient, clock: FakeClock
 ) -> None:
     fresh_issuer.delay = 0.2
     jwks = cache(transport, clock)
@@ -102,7 +101,7 @@ async def test_concurrent_requests_share_one_fetch(
 
 
 async def test_failures_are_backed_off(
-    fresh_issuer: OidcIssuer, transport: AiohttpTransport, clock: FakeClock
+    fresh_issuer: OidcIssuer, transport: HttpClient, clock: FakeClock
 ) -> None:
     jwks = cache(transport, clock, failure_backoff=30)
     kid = fresh_issuer.signing_key.kid
@@ -120,7 +119,7 @@ async def test_failures_are_backed_off(
 
 
 async def test_oversized_and_malformed_documents_are_refused(
-    fresh_issuer: OidcIssuer, transport: AiohttpTransport, clock: FakeClock
+    fresh_issuer: OidcIssuer, transport: HttpClient, clock: FakeClock
 ) -> None:
     kid = fresh_issuer.signing_key.kid
     fresh_issuer.jwks_body = b'{"keys": [' + b" " * (1 << 20) + b"]}"
@@ -135,7 +134,7 @@ async def test_oversized_and_malformed_documents_are_refused(
 
 
 async def test_unusable_keys_are_skipped_not_fatal(
-    fresh_issuer: OidcIssuer, transport: AiohttpTransport, clock: FakeClock
+    fresh_issuer: OidcIssuer, transport: HttpClient, clock: FakeClock
 ) -> None:
     good = fresh_issuer.signing_key.public_jwk()
     no_kid = {k: v for k, v in IssuerKey.generate().public_jwk().items() if k != "kid"}
@@ -149,7 +148,7 @@ async def test_unusable_keys_are_skipped_not_fatal(
 
 
 async def test_slow_issuer_times_out(
-    fresh_issuer: OidcIssuer, transport: AiohttpTransport, clock: FakeClock
+    fresh_issuer: OidcIssuer, transport: HttpClient, clock: FakeClock
 ) -> None:
     fresh_issuer.delay = 2.0
     with pytest.raises(JwksFetchError, match="timed out"):
@@ -159,7 +158,7 @@ async def test_slow_issuer_times_out(
 
 
 async def test_only_https_issuers_and_key_sets(
-    fresh_issuer: OidcIssuer, transport: AiohttpTransport, clock: FakeClock
+    fresh_issuer: OidcIssuer, transport: HttpClient, clock: FakeClock
 ) -> None:
     jwks = cache(transport, clock)
     with pytest.raises(InsecureIssuerError):

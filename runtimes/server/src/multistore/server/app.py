@@ -12,13 +12,13 @@ from multidict import CIMultiDict
 from multistore.core.backends.base import BackendServices
 from multistore.core.backends.pool import BackendPool
 from multistore.core.gateway import GatewayOptions, ProxyGateway
-from multistore.core.http import RequestInfo, Response
+from multistore.core.http import HttpTransport, RequestInfo, Response
 from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
 from multistore.core.router import Router
 from multistore.server.demo import demo_config
 from multistore.server.handler import handle
+from multistore.server.http_client import HttpClient
 from multistore.server.settings import ServerSettings
-from multistore.server.transport import AiohttpTransport
 from multistore.static_config import (
     CachedProvider,
     ReloadableProvider,
@@ -49,7 +49,7 @@ async def _health(request: RequestInfo) -> Response | None:
 
 def build_gateway(
     settings: ServerSettings,
-    transport: AiohttpTransport,
+    transport: HttpTransport,
     provider: ReloadableProvider,
     *,
     env: Mapping[str, str] | None = None,
@@ -90,13 +90,13 @@ def build_gateway(
 
 async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    session = AiohttpTransport.create_session()
-    transport = AiohttpTransport(session)
+    # One pool of backend connections per worker process, shared by every bucket and STS.
+    transport = HttpClient()
     provider = ReloadableProvider(lambda: load_static_config(settings))
     app[CONFIG] = provider
     app[GATEWAY] = build_gateway(settings, transport, provider)
     yield
-    await session.close()
+    await transport.close()
 
 
 async def _handler(request: web.Request) -> web.StreamResponse:
