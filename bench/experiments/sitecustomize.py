@@ -5,8 +5,6 @@ names the patches in ``MULTISTORE_BENCH_EXPERIMENTS``. Measurement only: each pa
 in for a change proposed in docs/performance.md and is deleted once the real change lands.
 
 - ``coalesce``: response headers go out with the first body bytes (one send, not two).
-- ``lean-client``: backend requests through ``lean_transport.LeanTransport`` instead of
-  aiohttp's ClientSession.
 - ``lowlevel``: the aiohttp low-level ``web.Server`` instead of an ``Application`` with a
   catch-all route (no router, no middleware machinery).
 """
@@ -26,14 +24,6 @@ def _coalesce() -> None:
     from aiohttp import web_response
 
     web_response.StreamResponse._send_headers_immediately = False  # type: ignore[attr-defined]
-
-
-def _lean_client() -> None:
-    import lean_transport
-
-    from multistore.server import app
-
-    app.AiohttpTransport = lean_transport.LeanTransport  # type: ignore[assignment,misc]
 
 
 def _lowlevel() -> None:
@@ -77,7 +67,7 @@ def _lowlevel() -> None:
     cli.serve = serve  # type: ignore[assignment]
 
 
-_PATCHES = {"coalesce": _coalesce, "lean-client": _lean_client, "lowlevel": _lowlevel}
+_PATCHES = {"coalesce": _coalesce, "lowlevel": _lowlevel}
 
 for _name in sorted(_WANTED):
     if _name not in _PATCHES:
