@@ -198,3 +198,23 @@ def test_sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad(tmp_path
         os.kill(gateway.pid, signal.SIGHUP)
         assert _wait_for(lambda: "reload rejected" in gateway.log())
         assert send("GET", f"{gateway.url}/after/f.txt").status == 200
+
+
+def test_a_bucket_that_cannot_be_served_is_a_startup_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"buckets": [
+        {"name": "gone", "backend_type": "file", "anonymous_access": True,
+         "backend_options": {"root": str(tmp_path / "missing")}},
+        {"name": "blob", "backend_type": "azure", "anonymous_access": True,
+         "backend_options": {"account_name": "a", "container_name": "c"}},
+    ]}))  # fmt: skip
+    command = [sys.executable, "-m", "multistore.server", "--config", str(config),
+               "--listen", f"127.0.0.1:{free_port()}", "--workers", "1"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTISTORE_")}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert result.returncode == 2
+    assert "cannot start" in result.stderr
+    assert "'gone'" in result.stderr
+    assert "'azure' is not installed" in result.stderr

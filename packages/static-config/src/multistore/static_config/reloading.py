@@ -27,6 +27,13 @@ class ReloadableProvider:
         self._load = load
         self._current = StaticProvider(load())
         self.on_reload: list[Callable[[], None]] = []
+        # Checks the runtime adds (e.g. "every backend_type is installed"); a config that
+        # fails one is rejected like a file that does not parse.
+        self.validators: list[Callable[[StaticConfig], None]] = []
+
+    def validate_current(self) -> None:
+        for validator in self.validators:
+            validator(self._current.config)
 
     @property
     def current(self) -> StaticProvider:
@@ -36,6 +43,8 @@ class ReloadableProvider:
         """Load again; keep the old configuration (and say why) if the new one is bad."""
         try:
             provider = StaticProvider(self._load())
+            for validator in self.validators:
+                validator(provider.config)
         except (ConfigError, OSError, ValueError) as exc:
             logger.error("configuration reload rejected, keeping the current one: %s", exc)
             return False

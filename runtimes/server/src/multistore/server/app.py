@@ -73,6 +73,11 @@ def build_gateway(
             ", ".join(report.declined) or "none",
         )
     backends = BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
+    # A bucket whose backend is not installed or cannot be built (missing file root, bad
+    # endpoint) is a startup error, not a 500 at its first request; reloads are held to the
+    # same rule.
+    provider.validators.append(lambda config: check_backends(config, backends))
+    provider.validate_current()
     return ProxyGateway(
         buckets=provider,
         credentials=credentials,
@@ -86,6 +91,22 @@ def build_gateway(
             cors_origins=settings.cors_origins,
         ),
     )
+
+
+def check_backends(config: StaticConfig, backends: BackendPool) -> None:
+    problems = []
+    for bucket in config.buckets:
+        if not backends.supports(bucket.backend_type):
+            problems.append(
+                f"bucket {bucket.name!r}: backend_type {bucket.backend_type!r} is not installed"
+            )
+            continue
+        try:
+            backends.build(bucket)
+        except (ValueError, OSError) as exc:
+            problems.append(str(exc))  # backends name the bucket in their messages
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 async def _gateway_context(app: web.Application) -> AsyncIterator[None]:

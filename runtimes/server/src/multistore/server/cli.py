@@ -46,7 +46,11 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
         handler_cancellation=True,
         shutdown_timeout=settings.shutdown_timeout,
     )
-    await runner.setup()
+    try:
+        await runner.setup()
+    except ValueError as exc:  # ConfigError is a ValueError too
+        logger.error("cannot start: %s", exc)
+        raise SystemExit(2) from None
     site = web.TCPSite(
         runner,
         settings.host,

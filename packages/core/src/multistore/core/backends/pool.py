@@ -47,6 +47,15 @@ class BackendPool:
         if entry is not None and entry[0] is config:
             self._backends.move_to_end(id(config))
             return entry[1]
+        backend = self.build(config)
+        self._backends[id(config)] = (config, backend)
+        if len(self._backends) > self._max_entries:
+            _, (_, evicted) = self._backends.popitem(last=False)
+            self._close_later(evicted)
+        return backend
+
+    def build(self, config: BucketConfig) -> ProxyBackend:
+        """A new backend for ``config`` (raises if it cannot be built)."""
         backend_type = BACKEND_TYPE_ALIASES.get(config.backend_type, config.backend_type)
         factory = self._factories.get(backend_type)
         if factory is None:
@@ -54,10 +63,6 @@ class BackendPool:
                 f"bucket {config.name!r}: backend_type {config.backend_type!r} is not installed"
             )
         backend: ProxyBackend = factory(config, self._services)
-        self._backends[id(config)] = (config, backend)
-        if len(self._backends) > self._max_entries:
-            _, (_, evicted) = self._backends.popitem(last=False)
-            self._close_later(evicted)
         return backend
 
     def _close_later(self, backend: ProxyBackend) -> None:
