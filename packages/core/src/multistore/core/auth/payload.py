@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from abc import ABC, abstractmethod
 
 from multistore.core.auth.checksums import (
     Buffer,
@@ -37,7 +38,7 @@ INVALID_CONTENT_SHA256 = (
 )
 
 
-class _VerifyingBody:
+class _VerifyingBody(ABC):
     """Pass-through body that checks the whole payload at the source's end."""
 
     def __init__(self, source: RequestBody) -> None:
@@ -63,11 +64,13 @@ class _VerifyingBody:
             self._verified = True
         return b""
 
+    @abstractmethod
     def _update(self, data: Buffer) -> None:
-        raise NotImplementedError
+        """Feed the digest with ``data`` as it passes."""
 
+    @abstractmethod
     def _verify(self) -> None:
-        raise NotImplementedError
+        """Raise the S3 error if the digest does not match what the client promised."""
 
 
 class ChecksummingBody(_VerifyingBody):
