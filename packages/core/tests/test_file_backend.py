@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -38,21 +38,6 @@ from multistore.core.errors import (
 from multistore.core.http import BytesBody, Response, StreamingResponse
 
 MiB = 1 << 20
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "bucket"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-async def backend(root: Path) -> AsyncIterator[FileBackend]:
-    config = BucketConfig(name="files", backend_type="file", backend_options={"root": str(root)})
-    store = FileBackend(config, BackendServices())
-    yield store
-    await store.close()
 
 
 def request(

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from multidict import CIMultiDict
 
-from multistore.core.backends.base import BackendServices, DeleteOutcome, ObjectRequest
+from multistore.core.backends.base import DeleteOutcome, ObjectRequest
 from multistore.core.backends.file import FileBackend
-from multistore.core.config import BucketConfig
 from multistore.core.http import BytesBody
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "bucket"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-async def backend(root: Path) -> AsyncIterator[FileBackend]:
-    config = BucketConfig(name="files", backend_type="file", backend_options={"root": str(root)})
-    store = FileBackend(config, BackendServices())
-    yield store
-    await store.close()
 
 
 async def put(store: FileBackend, key: str, data: bytes = b"x") -> None:

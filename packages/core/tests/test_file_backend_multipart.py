@@ -8,14 +8,13 @@ import hashlib
 import os
 import time
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from multidict import CIMultiDict
 
 from multistore.core.backends.base import (
-    BackendServices,
     CompletedPart,
     ListUploadsRequest,
     ObjectRequest,
@@ -23,7 +22,6 @@ from multistore.core.backends.base import (
     WriteResult,
 )
 from multistore.core.backends.file import FileBackend
-from multistore.core.config import BucketConfig
 from multistore.core.errors import (
     AccessDenied,
     BadDigest,
@@ -51,21 +49,6 @@ SPECIAL_KEYS = [
     "dir with spaces/file name.txt",
     "ünïcødé/日本語 ✓.bin",
 ]
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "bucket"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-async def backend(root: Path) -> AsyncIterator[FileBackend]:
-    config = BucketConfig(name="files", backend_type="file", backend_options={"root": str(root)})
-    store = FileBackend(config, BackendServices())
-    yield store
-    await store.close()
 
 
 def request(key: str, headers: Mapping[str, str] | None = None) -> ObjectRequest:
