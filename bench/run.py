@@ -8,7 +8,7 @@ ports, loads each with wrk, prints a Markdown table of medians and ratios and wr
 figures to bench/results/<timestamp>.json. Everything started is stopped by PID, also on
 Ctrl-C or failure. docs/performance.md says what each row means.
 
-A/B mode prices a proposed change: ``--ab lowlevel`` starts a second gateway with that
+A/B mode prices a proposed change: ``--ab coalesce`` starts a second gateway with that
 what-if patch (bench/experiments/) and runs it interleaved with the unpatched one.
 """
 
@@ -43,7 +43,7 @@ from scenarios import SCENARIOS, Scenario, ab_pairs, preflight, prepare_call, se
 from stack import BENCH_DIR, MIB, Stack, ensure_tools
 
 RESULTS_DIR = BENCH_DIR / "results"
-EXPERIMENTS_HELP = "uvloop, coalesce, lowlevel (see bench/experiments/)"
+EXPERIMENTS_HELP = "uvloop, coalesce (see bench/experiments/)"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -30,9 +31,6 @@ from multistore.static_config import (
 logger = logging.getLogger("multistore.server")
 
 USER_AGENT = "multistore/0.1.0"
-GATEWAY = web.AppKey("gateway", ProxyGateway)
-SETTINGS = web.AppKey("settings", ServerSettings)
-CONFIG = web.AppKey("config", ReloadableProvider)
 
 
 def load_static_config(settings: ServerSettings) -> StaticConfig:
@@ -109,35 +107,50 @@ def check_backends(config: StaticConfig, backends: BackendPool) -> None:
         raise ValueError("; ".join(problems))
 
 
-async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+@dataclass(slots=True)
+class Worker:
+    """What one worker process serves with: the gateway, its config and its backend pool."""
+
+    gateway: ProxyGateway
+    config: ReloadableProvider
+    client: HttpClient
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+async def assemble(settings: ServerSettings) -> Worker:
+    """Build everything a worker needs; raises ``ValueError`` for a config it cannot serve."""
     # One pool of backend connections per worker process, shared by every bucket and STS.
-    transport = HttpClient()
-    provider = ReloadableProvider(lambda: load_static_config(settings))
-    app[CONFIG] = provider
-    app[GATEWAY] = build_gateway(settings, transport, provider)
-    yield
-    await transport.close()
+    client = HttpClient()
+    try:
+        provider = ReloadableProvider(lambda: load_static_config(settings))
+        gateway = build_gateway(settings, client, provider)
+    except BaseException:
+        await client.close()
+        raise
+    return Worker(gateway, provider, client)
 
 
-async def _handler(request: web.Request) -> web.StreamResponse:
-    return await handle(request, request.app[GATEWAY])
+def create_server(worker: Worker) -> web.Server:
+    """aiohttp's low-level server around the gateway.
+
+    No ``Application``: there is one handler, so a URL dispatcher and middleware plumbing
+    would only add per-request work. The low-level server also sends no ``100 Continue`` on
+    its own, which is exactly what the gateway needs: the body reader sends it once the
+    request is authorized (``handler.ClientBody``).
+    """
+    gateway = worker.gateway
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        return await handle(request, gateway)
+
+    return web.Server(
+        handler,
+        handler_cancellation=True,
+        access_log=None,  # the gateway writes its own structured access line
+        max_field_size=16 << 10,
+    )
 
 
-async def _defer_continue(request: web.Request) -> None:
-    # ``100 Continue`` is sent by the body reader once the request is authorized.
-    return None
-
-
-def create_app(settings: ServerSettings) -> web.Application:
-    # client_max_size applies only to request.read(); bodies are streamed, never read whole.
-    app = web.Application(handler_args={"max_field_size": 16 << 10})
-    app[SETTINGS] = settings
-    app.cleanup_ctx.append(_gateway_context)
-    # [\s\S] rather than ".": a decoded path may contain a newline, which must reach the
-    # gateway (and be refused as a bad key) instead of falling into aiohttp's 404.
-    app.router.add_route("*", r"/{tail:[\s\S]*}", _handler, expect_handler=_defer_continue)
-    return app
-
-
-__all__ = ["CONFIG", "GATEWAY", "build_gateway", "create_app"]
+__all__ = ["Worker", "assemble", "build_gateway", "create_server"]

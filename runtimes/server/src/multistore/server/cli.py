@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from multistore.server.app import CONFIG, create_app
+from multistore.server.app import assemble, create_server
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.server.settings import ServerSettings, load_settings
 
@@ -39,18 +39,13 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 
 async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
     """Serve until SIGTERM/SIGINT, then drain in-flight requests for up to the timeout."""
-    app = create_app(settings)
-    runner = web.AppRunner(
-        app,
-        access_log=None,  # the gateway writes its own structured access line
-        handler_cancellation=True,
-        shutdown_timeout=settings.shutdown_timeout,
-    )
     try:
-        await runner.setup()
+        worker = await assemble(settings)
     except ValueError as exc:  # ConfigError is a ValueError too
         logger.error("cannot start: %s", exc)
         raise SystemExit(2) from None
+    runner = web.ServerRunner(create_server(worker), shutdown_timeout=settings.shutdown_timeout)
+    await runner.setup()
     site = web.TCPSite(
         runner,
         settings.host,
@@ -64,7 +59,7 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, app[CONFIG].reload)
+    loop.add_signal_handler(signal.SIGHUP, worker.config.reload)
     logger.info("listening on %s://%s:%d", settings.scheme, settings.host, settings.port)
     try:
         await stop.wait()
@@ -73,6 +68,7 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
         )
     finally:
         await runner.cleanup()
+        await worker.close()
 
 
 def _run_worker(settings: ServerSettings, reuse_port: bool) -> None:

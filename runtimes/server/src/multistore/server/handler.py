@@ -73,7 +73,7 @@ def _is_form_post(request: web.BaseRequest) -> bool:
     )
 
 
-async def handle(request: web.Request, gateway: ProxyGateway) -> web.StreamResponse:
+async def handle(request: web.BaseRequest, gateway: ProxyGateway) -> web.StreamResponse:
     started = time.perf_counter()
     info = request_info(request)
     client_body = ClientBody(request)
@@ -108,7 +108,7 @@ async def handle(request: web.Request, gateway: ProxyGateway) -> web.StreamRespo
     return response
 
 
-async def _write(request: web.Request, handled: Handled) -> tuple[web.StreamResponse, int]:
+async def _write(request: web.BaseRequest, handled: Handled) -> tuple[web.StreamResponse, int]:
     result = handled.response
     assert result is not None
     head = request.method == "HEAD"
