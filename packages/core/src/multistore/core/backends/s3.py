@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import unquote_plus, urlsplit
 
 import xmltodict
@@ -61,10 +61,13 @@ from multistore.core.http import (
 )
 from multistore.core.s3.keys import encode_wire_path
 from multistore.core.s3.upload_body import iter_committing, verify_empty
+from multistore.core.s3.xml import parse_timestamp, xml_text
 
 logger = logging.getLogger("multistore.core.backends.s3")
 
 MAX_ERROR_BODY = 64 << 10
+# A listed object without a readable LastModified is a backend defect; show it as the epoch.
+_EPOCH = datetime.fromtimestamp(0, UTC)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 MAX_LIST_BODY = 16 << 20
 
@@ -334,10 +337,6 @@ def _scrub(message: str, backend_bucket: str) -> str:
     return message.replace(backend_bucket, "<bucket>") if backend_bucket else message
 
 
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def parse_list_page(body: bytes) -> ListPage:
     """Parse a backend ``ListObjectsV2`` answer (requested with ``encoding-type=url``)."""
     try:
@@ -346,10 +345,10 @@ def parse_list_page(body: bytes) -> ListPage:
         )["ListBucketResult"]
     except Exception as exc:
         raise BadGateway(f"unparseable listing from backend: {exc}") from exc
-    encoded = _text(doc.get("EncodingType")) == "url"
+    encoded = xml_text(doc.get("EncodingType")) == "url"
 
     def decode(value: object) -> str:
-        text = _text(value)
+        text = xml_text(value)
         return unquote_plus(text) if encoded else text
 
     page = ListPage()
@@ -358,23 +357,16 @@ def parse_list_page(body: bytes) -> ListPage:
             ListEntry(
                 key=decode(item.get("Key")),
                 size=int(item.get("Size") or 0),
-                last_modified=_parse_timestamp(_text(item.get("LastModified"))),
-                etag=_text(item.get("ETag")) or '""',
-                storage_class=_text(item.get("StorageClass")) or "STANDARD",
+                last_modified=parse_timestamp(xml_text(item.get("LastModified"))) or _EPOCH,
+                etag=xml_text(item.get("ETag")) or '""',
+                storage_class=xml_text(item.get("StorageClass")) or "STANDARD",
             )
         )
     for prefix in doc.get("CommonPrefixes") or ():
         page.common_prefixes.append(decode(prefix.get("Prefix")))
-    if _text(doc.get("IsTruncated")).lower() == "true":
-        page.next_continuation_token = _text(doc.get("NextContinuationToken")) or None
+    if xml_text(doc.get("IsTruncated")).lower() == "true":
+        page.next_continuation_token = xml_text(doc.get("NextContinuationToken")) or None
     return page
-
-
-def _parse_timestamp(value: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.fromtimestamp(0).astimezone()
 
 
 __all__ = ["S3Backend", "S3Error", "parse_list_page"]

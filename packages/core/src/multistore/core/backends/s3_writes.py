@@ -40,6 +40,7 @@ from multistore.core.errors import BadGateway, MissingContentLength, backend_cli
 from multistore.core.http import OutboundBody, RequestBody, TransportError, TransportResponse
 from multistore.core.s3.keys import encode_wire_path
 from multistore.core.s3.upload_body import iter_committing, verify_empty
+from multistore.core.s3.xml import parse_timestamp, xml_text
 
 MAX_CONTROL_RESPONSE = 4 << 20
 _PART_HEADERS = ("content-md5", "x-amz-sdk-checksum-algorithm")
@@ -57,21 +58,12 @@ _COPY_HEADERS = (
 _CONDITIONAL = ("if-match", "if-none-match")
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, dict):
-        value = value.get("#text")
-    return value if isinstance(value, str) else ""
-
-
 def _timestamp(value: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.now(UTC)
+    return parse_timestamp(value) or datetime.now(UTC)
 
 
 def _checksums(node: Mapping[str, Any]) -> dict[str, str]:
-    return {k: _text(v) for k, v in node.items() if k.startswith("Checksum") and _text(v)}
+    return {k: xml_text(v) for k, v in node.items() if k.startswith("Checksum") and xml_text(v)}
 
 
 class S3WritePaths:
@@ -133,7 +125,7 @@ class S3WritePaths:
             query=[("uploads", "")],
             headers=headers,
         )
-        upload_id = _text(doc.get("UploadId"))
+        upload_id = xml_text(doc.get("UploadId"))
         if not upload_id:
             raise BadGateway("backend answered CreateMultipartUpload without an UploadId")
         return upload_id
@@ -188,7 +180,7 @@ class S3WritePaths:
             body=body,
         )
         result = doc
-        etag = _text(result.get("ETag"))
+        etag = xml_text(result.get("ETag"))
         extra = {
             "x-amz-checksum-" + name.removeprefix("Checksum").lower(): value
             for name, value in _checksums(result).items()
@@ -220,19 +212,19 @@ class S3WritePaths:
         page = PartsPage(
             parts=[
                 PartInfo(
-                    part_number=int(_text(p.get("PartNumber")) or 0),
-                    etag=_text(p.get("ETag")),
-                    size=int(_text(p.get("Size")) or 0),
-                    last_modified=_timestamp(_text(p.get("LastModified"))),
+                    part_number=int(xml_text(p.get("PartNumber")) or 0),
+                    etag=xml_text(p.get("ETag")),
+                    size=int(xml_text(p.get("Size")) or 0),
+                    last_modified=_timestamp(xml_text(p.get("LastModified"))),
                     checksums=_checksums(p),
                 )
                 for p in parts
             ],
-            storage_class=_text(result.get("StorageClass")) or "STANDARD",
-            checksum_algorithm=_text(result.get("ChecksumAlgorithm")) or None,
+            storage_class=xml_text(result.get("StorageClass")) or "STANDARD",
+            checksum_algorithm=xml_text(result.get("ChecksumAlgorithm")) or None,
         )
-        if _text(result.get("IsTruncated")).lower() == "true":
-            page.next_part_number_marker = int(_text(result.get("NextPartNumberMarker")) or 0)
+        if xml_text(result.get("IsTruncated")).lower() == "true":
+            page.next_part_number_marker = int(xml_text(result.get("NextPartNumberMarker")) or 0)
         return page
 
     async def list_multipart_uploads(self, request: ListUploadsRequest) -> UploadsPage:
@@ -250,18 +242,18 @@ class S3WritePaths:
         page = UploadsPage(
             uploads=[
                 UploadInfo(
-                    key=_text(u.get("Key")),
-                    upload_id=_text(u.get("UploadId")),
-                    initiated=_timestamp(_text(u.get("Initiated"))),
-                    storage_class=_text(u.get("StorageClass")) or "STANDARD",
+                    key=xml_text(u.get("Key")),
+                    upload_id=xml_text(u.get("UploadId")),
+                    initiated=_timestamp(xml_text(u.get("Initiated"))),
+                    storage_class=xml_text(u.get("StorageClass")) or "STANDARD",
                 )
                 for u in result.get("Upload") or []
             ],
-            common_prefixes=[_text(c.get("Prefix")) for c in result.get("CommonPrefixes") or []],
+            common_prefixes=[xml_text(c.get("Prefix")) for c in result.get("CommonPrefixes") or []],
         )
-        if _text(result.get("IsTruncated")).lower() == "true":
-            page.next_key_marker = _text(result.get("NextKeyMarker")) or None
-            page.next_upload_id_marker = _text(result.get("NextUploadIdMarker")) or None
+        if xml_text(result.get("IsTruncated")).lower() == "true":
+            page.next_key_marker = xml_text(result.get("NextKeyMarker")) or None
+            page.next_upload_id_marker = xml_text(result.get("NextUploadIdMarker")) or None
         return page
 
     # --- copy ----------------------------------------------------------------------------------
@@ -303,9 +295,9 @@ class S3WritePaths:
         )
         result = doc
         return WriteResult(
-            etag=_text(result.get("ETag")),
+            etag=xml_text(result.get("ETag")),
             headers={},
-            last_modified=_timestamp(_text(result.get("LastModified"))),
+            last_modified=_timestamp(xml_text(result.get("LastModified"))),
         )
 
     async def upload_part_copy(
@@ -332,9 +324,9 @@ class S3WritePaths:
         )
         result = doc
         return WriteResult(
-            etag=_text(result.get("ETag")),
+            etag=xml_text(result.get("ETag")),
             headers={},
-            last_modified=_timestamp(_text(result.get("LastModified"))),
+            last_modified=_timestamp(xml_text(result.get("LastModified"))),
         )
 
     # --- batch delete ----------------------------------------------------------------------
@@ -354,7 +346,7 @@ class S3WritePaths:
         )
         result = doc
         errors = {
-            _text(e.get("Key")): (_text(e.get("Code")), _text(e.get("Message")))
+            xml_text(e.get("Key")): (xml_text(e.get("Code")), xml_text(e.get("Message")))
             for e in result.get("Error") or []
         }
         return [
@@ -402,7 +394,7 @@ async def _read_document(response: TransportResponse, backend_bucket: str) -> di
     errors = doc.get("Error")
     if errors:
         error = errors[0] if isinstance(errors, list) else errors
-        code, message = _text(error.get("Code")), _text(error.get("Message"))
+        code, message = xml_text(error.get("Code")), xml_text(error.get("Message"))
         if code in ("InternalError", "SlowDown", "ServiceUnavailable"):
             raise BadGateway(f"backend failed after 200: {code} {message}")
         scrubbed = message.replace(backend_bucket, "<bucket>") if backend_bucket else message

@@ -12,7 +12,13 @@ from typing import Any
 
 from multistore.core.backends.base import CompletedPart, PartsPage, UploadsPage
 from multistore.core.errors import InvalidArgument, MalformedXML
-from multistore.core.s3.xml import XmlWriter, element, format_timestamp, parse_xml_body
+from multistore.core.s3.xml import (
+    XmlWriter,
+    element,
+    format_timestamp,
+    parse_xml_body,
+    xml_text,
+)
 
 MAX_DELETE_KEYS = 1000
 CHECKSUM_ELEMENTS = (
@@ -22,12 +28,6 @@ CHECKSUM_ELEMENTS = (
     "ChecksumSHA1",
     "ChecksumSHA256",
 )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, dict):  # an element with attributes: xmltodict puts text in "#text"
-        value = value.get("#text")
-    return value if isinstance(value, str) else ""
 
 
 def _root(doc: dict[str, Any], name: str) -> dict[str, Any]:
@@ -45,10 +45,10 @@ def parse_complete_multipart(body: bytes) -> list[CompletedPart]:
     for part in root.get("Part") or ():
         if not isinstance(part, dict):
             raise MalformedXML("every <Part> needs a PartNumber and an ETag")
-        number, etag = _text(part.get("PartNumber")), _text(part.get("ETag"))
+        number, etag = xml_text(part.get("PartNumber")), xml_text(part.get("ETag"))
         if not number.isdigit() or not etag:
             raise MalformedXML("every <Part> needs a PartNumber and an ETag")
-        checksums = {name: _text(part[name]) for name in CHECKSUM_ELEMENTS if part.get(name)}
+        checksums = {name: xml_text(part[name]) for name in CHECKSUM_ELEMENTS if part.get(name)}
         parts.append(CompletedPart(int(number), etag, checksums))
     if not parts:
         raise MalformedXML("CompleteMultipartUpload names no parts")
@@ -70,11 +70,11 @@ def parse_delete(body: bytes) -> DeleteRequest:
         raise MalformedXML(f"a Delete request may name at most {MAX_DELETE_KEYS} objects")
     keys = []
     for obj in objects:
-        key = _text(obj.get("Key")) if isinstance(obj, dict) else ""
+        key = xml_text(obj.get("Key")) if isinstance(obj, dict) else ""
         if not key:
             raise MalformedXML("every <Object> needs a non-empty <Key>")
         keys.append(key)
-    quiet = _text(root.get("Quiet")).strip().lower()
+    quiet = xml_text(root.get("Quiet")).strip().lower()
     if quiet not in ("", "true", "false"):
         raise MalformedXML("<Quiet> must be true or false")
     return DeleteRequest(keys, quiet == "true")

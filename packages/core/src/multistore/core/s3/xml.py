@@ -111,6 +111,24 @@ def format_timestamp(dt: datetime) -> str:
     )
 
 
+def parse_timestamp(value: str) -> datetime | None:
+    """An ISO 8601 timestamp as S3 writes it (``…Z``), or ``None`` if it is not one."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def xml_text(value: Any) -> str:
+    """The text of an element parsed by xmltodict (``""`` for absent or non-text elements).
+
+    An element with attributes comes back as a dict with its text under ``#text``.
+    """
+    if isinstance(value, dict):
+        value = value.get("#text")
+    return value if isinstance(value, str) else ""
+
+
 def http_date(dt: datetime) -> str:
     """RFC 7231 IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), independent of the locale."""
     dt = _as_utc(dt)
@@ -176,7 +194,9 @@ __all__ = [
     "escape_text",
     "format_timestamp",
     "http_date",
+    "parse_timestamp",
     "parse_xml_body",
     "render_list_buckets",
     "render_location",
+    "xml_text",
 ]
