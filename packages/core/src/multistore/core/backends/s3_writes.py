@@ -12,7 +12,7 @@ import base64
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
 import xmltodict
@@ -66,31 +66,33 @@ def _checksums(node: Mapping[str, Any]) -> dict[str, str]:
     return {k: xml_text(v) for k, v in node.items() if k.startswith("Checksum") and xml_text(v)}
 
 
-class S3WritePaths:
-    """Mixed into :class:`S3Backend`; relies on its ``send``/``raise_for_status`` helpers."""
+class S3Wire(Protocol):
+    """What the write paths need from the backend that hosts them (:class:`S3Backend`)."""
 
     bucket_name: str
     endpoint: str
     region: str
 
-    if TYPE_CHECKING:
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Iterable[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+        body: OutboundBody = None,
+        payload_hash: str = ...,
+    ) -> TransportResponse: ...
 
-        async def send(
-            self,
-            method: str,
-            path: str,
-            *,
-            query: Iterable[tuple[str, str]] = (),
-            headers: Mapping[str, str] | None = None,
-            body: OutboundBody = None,
-            payload_hash: str = ...,
-        ) -> TransportResponse: ...
+    async def raise_for_status(self, response: TransportResponse, key: str | None) -> None: ...
 
-        async def raise_for_status(self, response: TransportResponse, key: str | None) -> None: ...
+    def object_path(self, key: str) -> str: ...
 
-        def object_path(self, key: str) -> str: ...
+    def bucket_path(self) -> str: ...
 
-        def bucket_path(self) -> str: ...
+
+class S3WritePaths(S3Wire):
+    """Mixed into :class:`S3Backend`, which provides the :class:`S3Wire` members."""
 
     async def _control(
         self,
