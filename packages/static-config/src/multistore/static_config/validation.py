@@ -53,16 +53,30 @@ def bucket_name_problems(names: Sequence[str | None]) -> list[str]:
     return problems
 
 
+def _id_problem(value: str | None, seen: set[str], *, empty: str, duplicate: str) -> str | None:
+    """The upstream message for an empty or repeated id (``None`` was reported already)."""
+    if value is None:
+        return None
+    if not value:
+        return empty
+    if value in seen:
+        return f"{duplicate}: {quote(value)}"
+    seen.add(value)
+    return None
+
+
 def role_problems(roles: Sequence[RoleFacts]) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
     for index, role in enumerate(roles):
-        if role.role_id is not None:
-            if not role.role_id:
-                problems.append(f"role[{index}] has an empty role_id")
-            elif role.role_id in seen:
-                problems.append(f"duplicate role_id: {quote(role.role_id)}")
-            seen.add(role.role_id)
+        problem = _id_problem(
+            role.role_id,
+            seen,
+            empty=f"role[{index}] has an empty role_id",
+            duplicate="duplicate role_id",
+        )
+        if problem:
+            problems.append(problem)
         if role.lacks_issuers:
             problems.append(
                 f"role {quote(role.role_id or '')} has no trusted_oidc_issuers "
@@ -75,14 +89,14 @@ def credential_problems(credentials: Sequence[CredentialFacts]) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
     for index, credential in enumerate(credentials):
-        if credential.access_key_id is not None:
-            if not credential.access_key_id:
-                problems.append(f"credential[{index}] has an empty access_key_id")
-            elif credential.access_key_id in seen:
-                problems.append(
-                    f"duplicate credential access_key_id: {quote(credential.access_key_id)}"
-                )
-            seen.add(credential.access_key_id)
+        problem = _id_problem(
+            credential.access_key_id,
+            seen,
+            empty=f"credential[{index}] has an empty access_key_id",
+            duplicate="duplicate credential access_key_id",
+        )
+        if problem:
+            problems.append(problem)
         # Anyone can compute a signature with an empty key.
         if credential.secret_is_empty:
             problems.append(f"credential[{index}] has an empty secret_access_key")
