@@ -37,7 +37,7 @@ from multistore.core.backends.headers import (
     filter_response_headers,
     pick_headers,
 )
-from multistore.core.backends.s3_writes import S3WritePaths, read_backend_body
+from multistore.core.backends.s3.writes import S3WritePaths, read_backend_body
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
     BadGateway,

@@ -12,7 +12,7 @@ import errno
 import os
 from collections.abc import Sequence
 
-from multistore.core.backends.file_io import BLOCK_SIZE, RunningDigest
+from multistore.core.backends.file.io import BLOCK_SIZE, RunningDigest
 from multistore.core.errors import InternalError
 
 # Errors meaning "not between these files" (other file systems, old kernels, special files),

@@ -21,7 +21,7 @@ from multistore.core.auth.checksums import (
     decode_checksum_value,
     new_checksum,
 )
-from multistore.core.backends.file_uploads import PartRecord, UploadManifest
+from multistore.core.backends.file.uploads import PartRecord, UploadManifest
 from multistore.core.errors import BadDigest, InvalidRequest
 from multistore.core.http import Headers
 

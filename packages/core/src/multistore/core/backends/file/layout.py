@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from multistore.core.backends.file_paths import (
+from multistore.core.backends.file.paths import (
     DIRECTORY_FLAGS,
     PathBlocked,
     close_all,

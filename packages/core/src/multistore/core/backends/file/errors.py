@@ -13,7 +13,7 @@ import contextlib
 import errno
 from collections.abc import Iterator
 
-from multistore.core.backends.file_paths import Obstacle, PathBlocked
+from multistore.core.backends.file.paths import Obstacle, PathBlocked
 from multistore.core.errors import AccessDenied, InvalidRequest, NoSuchKey, S3Error
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from multistore.core.backends.file_errors import (
+from multistore.core.backends.file.errors import (
     ParentVanished,
     prefix_in_the_way,
     read_error,
@@ -31,13 +31,13 @@ from multistore.core.backends.file_errors import (
     write_error,
     write_error_from_os,
 )
-from multistore.core.backends.file_io import (
+from multistore.core.backends.file.io import (
     OffloadedFd,
     ReceivedBody,
     RunningDigest,
     receive_body,
 )
-from multistore.core.backends.file_layout import (
+from multistore.core.backends.file.layout import (
     BackendState,
     ObjectMetadata,
     StoredObject,
@@ -45,7 +45,7 @@ from multistore.core.backends.file_layout import (
     lock_stripe,
     new_temp_name,
 )
-from multistore.core.backends.file_paths import (
+from multistore.core.backends.file.paths import (
     EntryKind,
     Obstacle,
     PathBlocked,

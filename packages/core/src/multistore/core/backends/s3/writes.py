@@ -262,10 +262,8 @@ class S3WritePaths(S3Wire):
 
     def can_copy_from(self, source: ProxyBackend) -> bool:
         """Server-side copy needs both buckets on one endpoint and region (upstream §5.8)."""
-        from multistore.core.backends.s3 import S3Backend
-
         return (
-            isinstance(source, S3Backend)
+            isinstance(source, S3WritePaths)
             and bool(source.bucket_name)
             and source.endpoint == self.endpoint
             and source.region == self.region

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from multistore.core.backends.base import ListUploadsRequest, UploadInfo, UploadsPage
-from multistore.core.backends.file_uploads import UploadManifest
+from multistore.core.backends.file.uploads import UploadManifest
 
 
 def uploads_page(manifests: Iterable[UploadManifest], request: ListUploadsRequest) -> UploadsPage:

@@ -58,16 +58,16 @@ from multistore.core.backends.base import (
     UploadsPage,
     WriteResult,
 )
-from multistore.core.backends.file_copy import FileCopier
-from multistore.core.backends.file_errors import read_error
-from multistore.core.backends.file_io import (
+from multistore.core.backends.file.copy import FileCopier
+from multistore.core.backends.file.errors import read_error
+from multistore.core.backends.file.io import (
     EmptyStream,
     FileRangeBody,
     OffloadedFd,
     promised_md5,
     promised_sha256,
 )
-from multistore.core.backends.file_layout import (
+from multistore.core.backends.file.layout import (
     DEFAULT_CONTENT_TYPE,
     INTERNAL_DIRECTORY,
     BackendState,
@@ -75,9 +75,9 @@ from multistore.core.backends.file_layout import (
     StoredObject,
     metadata_headers,
 )
-from multistore.core.backends.file_listing import list_page, modification_time
-from multistore.core.backends.file_multipart import FileMultipart
-from multistore.core.backends.file_paths import (
+from multistore.core.backends.file.listing import list_page, modification_time
+from multistore.core.backends.file.multipart import FileMultipart
+from multistore.core.backends.file.paths import (
     EntryKind,
     PathBlocked,
     entry_kind,
@@ -86,8 +86,8 @@ from multistore.core.backends.file_paths import (
     remove_empty_directories,
     stat_regular_file,
 )
-from multistore.core.backends.file_uploads import UploadStore
-from multistore.core.backends.file_writer import ObjectWriter
+from multistore.core.backends.file.uploads import UploadStore
+from multistore.core.backends.file.writer import ObjectWriter
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
     EntityTooLarge,

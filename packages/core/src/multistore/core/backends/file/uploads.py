@@ -35,8 +35,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from multistore.core.auth.checksums import ChecksumAlgorithm
-from multistore.core.backends.file_layout import BackendState, new_temp_name
-from multistore.core.backends.file_paths import DIRECTORY_FLAGS, READ_FLAGS
+from multistore.core.backends.file.layout import BackendState, new_temp_name
+from multistore.core.backends.file.paths import DIRECTORY_FLAGS, READ_FLAGS
 from multistore.core.errors import InvalidPart, NoSuchUpload
 
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{32}")

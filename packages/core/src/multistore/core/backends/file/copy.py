@@ -36,17 +36,17 @@ from multidict import CIMultiDict
 
 from multistore.core.auth.checksums import ChecksumAlgorithm, new_checksum
 from multistore.core.backends.base import ObjectRequest, WriteResult
-from multistore.core.backends.file_io import RunningDigest
-from multistore.core.backends.file_layout import ObjectMetadata, StoredObject, metadata_headers
-from multistore.core.backends.file_listing import modification_time
-from multistore.core.backends.file_multipart import (
+from multistore.core.backends.file.io import RunningDigest
+from multistore.core.backends.file.layout import ObjectMetadata, StoredObject, metadata_headers
+from multistore.core.backends.file.listing import modification_time
+from multistore.core.backends.file.multipart import (
     FileMultipart,
     check_part_number,
     part_result,
 )
-from multistore.core.backends.file_transfer import copy_bytes
-from multistore.core.backends.file_uploads import PartRecord
-from multistore.core.backends.file_writer import ObjectWriter, StagedFile
+from multistore.core.backends.file.transfer import copy_bytes
+from multistore.core.backends.file.uploads import PartRecord
+from multistore.core.backends.file.writer import ObjectWriter, StagedFile
 from multistore.core.errors import (
     InvalidArgument,
     InvalidRequest,

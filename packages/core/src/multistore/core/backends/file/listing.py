@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from multistore.core.backends.base import ListEntry, ListPage, ListRequest
-from multistore.core.backends.file_layout import INTERNAL_DIRECTORY, BackendState, fallback_etag
-from multistore.core.backends.file_paths import DIRECTORY_FLAGS, PathBlocked, open_directory
+from multistore.core.backends.file.layout import INTERNAL_DIRECTORY, BackendState, fallback_etag
+from multistore.core.backends.file.paths import DIRECTORY_FLAGS, PathBlocked, open_directory
 from multistore.core.errors import InvalidArgument
 
 _UNLISTABLE_NAME = re.compile(r"[\x00-\x1f\x7f]")

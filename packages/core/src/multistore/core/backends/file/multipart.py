@@ -49,27 +49,27 @@ from multistore.core.backends.base import (
     UploadsPage,
     WriteResult,
 )
-from multistore.core.backends.file_errors import unwritable_is_access_denied
-from multistore.core.backends.file_io import promised_md5, promised_sha256
-from multistore.core.backends.file_layout import ObjectMetadata, metadata_headers
-from multistore.core.backends.file_listing import modification_time
-from multistore.core.backends.file_part_checksums import (
+from multistore.core.backends.file.errors import unwritable_is_access_denied
+from multistore.core.backends.file.io import promised_md5, promised_sha256
+from multistore.core.backends.file.layout import ObjectMetadata, metadata_headers
+from multistore.core.backends.file.listing import modification_time
+from multistore.core.backends.file.part_checksums import (
     algorithm_of_element,
     checksum_choice,
     full_object_checksum,
     object_checksum,
     supplied_checksum,
 )
-from multistore.core.backends.file_transfer import copy_bytes
-from multistore.core.backends.file_upload_listing import uploads_page
-from multistore.core.backends.file_uploads import (
+from multistore.core.backends.file.transfer import copy_bytes
+from multistore.core.backends.file.upload_listing import uploads_page
+from multistore.core.backends.file.uploads import (
     OpenUpload,
     PartRecord,
     UploadManifest,
     UploadStore,
     new_upload_id,
 )
-from multistore.core.backends.file_writer import ObjectWriter, StagedFile
+from multistore.core.backends.file.writer import ObjectWriter, StagedFile
 from multistore.core.errors import (
     EntityTooLarge,
     EntityTooSmall,
