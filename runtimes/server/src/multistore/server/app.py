@@ -14,7 +14,12 @@ from multistore.core.backends.base import BackendServices
 from multistore.core.backends.pool import BackendPool
 from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import HttpTransport, RequestInfo, Response
-from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
+from multistore.core.plugins import (
+    ExtensionContext,
+    backend_factories,
+    install_backend_credentials,
+    install_router_extensions,
+)
 from multistore.core.router import Router
 from multistore.server.demo import demo_config
 from multistore.server.handler import handle
@@ -70,7 +75,15 @@ def build_gateway(
             ", ".join(report.installed) or "none",
             ", ".join(report.declined) or "none",
         )
-    backends = BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
+    credential_sources, sources_report = install_backend_credentials(context)
+    if announce and (sources_report.installed or sources_report.declined):
+        logger.info(
+            "backend credential sources installed: %s; declined: %s",
+            ", ".join(sources_report.installed) or "none",
+            ", ".join(sources_report.declined) or "none",
+        )
+    services = BackendServices(transport, USER_AGENT, credential_sources)
+    backends = BackendPool(backend_factories(), services)
     # A bucket whose backend is not installed or cannot be built (missing file root, bad
     # endpoint) is a startup error, not a 500 at its first request; reloads are held to the
     # same rule.
