@@ -87,7 +87,10 @@ class CredentialCache:
     async def _renew(self, key: Hashable, entry: _Entry, fetch: Fetch) -> SigningCredentials:
         try:
             issued = await fetch()
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            entry.renewal = None  # shutting down; nobody is left to tell
+            raise
+        except Exception as exc:
             entry.renewal = None
             now = self.clock()
             entry.retry_after = now + self.settings.retry_interval

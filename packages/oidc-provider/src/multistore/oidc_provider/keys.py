@@ -98,7 +98,7 @@ def load_key_set(pem_text: str) -> KeySet:
 
 
 def _load_rsa_key(block: bytes, position: int) -> rsa.RSAPrivateKey:
-    label = block.split(b"-----", 2)[1].decode()
+    label = block.split(b"-----", 2)[1].decode().removeprefix("BEGIN ")
     where = f"OIDC_PROVIDER_KEY, key {position} ({label})"
     if "PRIVATE KEY" not in label:
         raise ProviderKeyError(f"{where}: not a private key")
