@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from multistore.core.auth.signing import SigningCredentials
-from multistore.oidc_provider.aws_sts import IssuedCredentials, StsUnavailable
+from multistore.oidc_provider.aws_sts import IssuedCredentials, StsRejected, StsUnavailable
 from multistore.oidc_provider.cache import CacheSettings, CredentialCache
 
 
@@ -173,5 +173,5 @@ async def test_the_margin_is_capped_at_half_a_short_lifetime() -> None:
 
 async def test_credentials_that_arrive_nearly_expired_are_refused() -> None:
     clock, sts = Clock(), Sts(lifetime=3)
-    with pytest.raises(Exception, match="only 3.0 s of validity"):
+    with pytest.raises(StsRejected, match=r"only 3\.0 s of validity"):
         await cache(clock).get("k", sts.fetch)
