@@ -69,7 +69,7 @@ def test_the_502_names_the_sts_code_and_nothing_else() -> None:
     error = StsExchangeFailed("STS https://sts.internal answered HTTP 400 X: secret", code="X")
     assert error.status == 502
     assert error.code == "BackendAuthenticationFailed"
-    assert error.public_message.endswith("(STS error: X)")
+    assert error.public_message.endswith("backend (STS error: X).")
     assert "internal" not in error.public_message
 
 

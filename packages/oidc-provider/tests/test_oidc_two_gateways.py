@@ -274,7 +274,7 @@ def test_other_sts_errors_are_502_naming_only_the_code(gateway_a: GatewayProcess
         lambda: client_of(gateway_a).get_object(Bucket="no-role", Key="x")
     )
     assert (status, code) == (502, "BackendAuthenticationFailed")
-    assert message.endswith("(STS error: MalformedPolicyDocument)")
+    assert message.endswith("backend (STS error: MalformedPolicyDocument).")
     assert "no-such-role" not in message
     assert "127.0.0.1" not in message
     assert (

@@ -67,7 +67,7 @@ class StsExchangeFailed(BackendAuthenticationFailed):
 
     @property
     def public_message(self) -> str:
-        return f"{self.default_message} (STS error: {self.sts_code})"
+        return f"{self.default_message.rstrip('.')} (STS error: {self.sts_code})."
 
 
 @dataclass(frozen=True, slots=True)
