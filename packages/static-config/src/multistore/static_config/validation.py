@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from multistore.core.config import BucketConfig
+from multistore.core.plugins import backend_credentials_available
 from multistore.static_config._reader import quote
 
 logger = logging.getLogger("multistore.static_config")
@@ -78,6 +79,9 @@ def backend_auth_problems(
             logger.warning('%s.%s has no effect without auth_type = "oidc"', path, name)
         return []
     if auth_type != "oidc":
+        # Another plugin may serve other auth types; its own checks run when it is built.
+        if backend_credentials_available(auth_type):
+            return []
         return [f'{path}.auth_type: unknown value {quote(auth_type)} (expected "oidc")']
     problems: list[str] = []
     if backend_type is not None and backend_type != "s3":
