@@ -341,7 +341,7 @@ def test_credentials_are_renewed_ahead_of_expiry_once_while_requests_keep_flowin
     # Nobody waited for the renewal: it ran in the background while requests kept using the
     # still-valid credentials, so no request took anywhere near as long as a slow exchange.
     durations = [seconds for _, seconds in latencies]
-    assert len(durations) > 100
+    assert len(durations) > 20  # six clients for 9 s, even on a loaded machine
     median = statistics.median(durations)
     renewal_at = first_exchange + 7
     after = sorted((start, s) for start, s in latencies if start >= renewal_at)
