@@ -48,13 +48,6 @@ DEFAULT_SUBJECT = "s3-proxy"
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
 MIN_SESSION_SECONDS = 900
 MAX_SESSION_SECONDS = 43200
-OIDC_OPTIONS = (
-    "oidc_role_arn",
-    "oidc_subject",
-    "oidc_audience",
-    "oidc_sts_endpoint",
-    "oidc_session_duration_secs",
-)
 
 
 class StsExchangeFailed(BackendAuthenticationFailed):
