@@ -43,7 +43,6 @@ from multistore.oidc_provider.issuer import GatewayIssuer
 
 logger = logging.getLogger("multistore.oidc_provider")
 
-AUTH_TYPE = "oidc"
 DEFAULT_SUBJECT = "s3-proxy"
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
 MIN_SESSION_SECONDS = 900
