@@ -182,6 +182,16 @@ class InvalidRange(S3Error):
     default_message = "The requested range is not satisfiable"
 
 
+class InvalidPartNumber(S3Error):
+    code, status = "InvalidPartNumber", 416
+    default_message = "The requested partnumber is not satisfiable"
+
+
+class KeyTooLongError(S3Error):
+    code, status = "KeyTooLongError", 400
+    default_message = "Your key is too long"
+
+
 class NotModified(S3Error):
     code, status, default_message = "NotModified", 304, "Not Modified"
 

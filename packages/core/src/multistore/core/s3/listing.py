@@ -196,7 +196,7 @@ def render_list_result(
     for entry in page.entries:
         key = to_bucket(entry.key)
         last_item = max(last_item, key)
-        if entry.size == 0 and key.rstrip("/") in markers:
+        if entry.size == 0 and key in markers:
             continue
         contents.append((key, entry))
         last_shown_key = key
@@ -255,17 +255,19 @@ def _bucket_key_function(backend_prefix: str) -> Callable[[str], str]:
 
 
 def _directory_markers(query: ListQuery, common_prefixes: list[str]) -> set[str]:
-    """Bucket-space names (without trailing ``/``) whose 0-byte objects are folder markers.
+    """Bucket-space keys whose 0-byte objects are folder markers to hide (SPEC §5).
 
     Tools that create "folders" leave a 0-byte ``photos/`` object; listing it next to the
     ``photos/`` common prefix, or inside the ``photos/`` listing itself, shows a phantom entry
-    (source.coop#245). ``""`` is the marker of the backend prefix itself.
+    (source.coop#245). ``""`` is the marker of the backend prefix itself. Only a key *equal*
+    to such a name is a marker: a genuine 0-byte object ``photos`` beside ``photos/…`` is an
+    object like any other and stays listed.
     """
-    markers = {p.rstrip("/") for p in common_prefixes}
+    markers = set(common_prefixes)
     markers.add("")
     prefix = query.prefix
     if prefix.endswith("/") or (query.delimiter and prefix.endswith(query.delimiter)):
-        markers.add(prefix.rstrip("/"))
+        markers.add(prefix)
     return markers
 
 

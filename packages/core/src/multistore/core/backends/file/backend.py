@@ -69,7 +69,6 @@ from multistore.core.backends.file.io import (
 )
 from multistore.core.backends.file.layout import (
     DEFAULT_CONTENT_TYPE,
-    INTERNAL_DIRECTORY,
     BackendState,
     ObjectMetadata,
     StoredObject,
@@ -77,6 +76,7 @@ from multistore.core.backends.file.layout import (
 )
 from multistore.core.backends.file.listing import list_page, modification_time
 from multistore.core.backends.file.multipart import FileMultipart
+from multistore.core.backends.file.names import key_to_names
 from multistore.core.backends.file.paths import (
     EntryKind,
     PathBlocked,
@@ -94,6 +94,7 @@ from multistore.core.errors import (
     InternalError,
     InvalidArgument,
     InvalidRequest,
+    NoSuchKey,
     NotImplementedOperation,
     S3Error,
 )
@@ -155,12 +156,9 @@ class FileBackend:
         self, key: str, version_id: str | None = None
     ) -> tuple[int, StoredObject]:
         """An open descriptor of ``key``'s file and what is known about it (caller closes)."""
-        if version_id not in (None, "null"):
-            raise InvalidArgument(
-                "Invalid version id specified: the file backend keeps no versions"
-            )
+        segments = self._read_segments(key, version_id)
         try:
-            fd, info = open_regular_file(self._root_fd_checked(), self._segments(key))
+            fd, info = open_regular_file(self._root_fd_checked(), segments)
         except PathBlocked as blocked:
             raise read_error(blocked, key) from None
         try:
@@ -180,7 +178,7 @@ class FileBackend:
         return StreamingResponse(status, headers, body, content_length=length, release=body.aclose)
 
     async def head_object(self, request: ObjectRequest) -> StreamingResponse:
-        segments = self._read_segments(request)
+        segments = self._read_segments(request.key, request.version_id)
         try:
             info = stat_regular_file(self._root_fd_checked(), segments)
         except PathBlocked as blocked:
@@ -256,8 +254,8 @@ class FileBackend:
         return Response(200, CIMultiDict({"ETag": metadata.etag}))
 
     async def delete_object(self, request: ObjectRequest) -> Response:
-        segments = self._segments(request.key)
-        if self._writer.existing_info(segments, request.key) is not None:
+        segments = self._existing_segments(request.key)
+        if segments is not None and self._writer.existing_info(segments, request.key) is not None:
             await self._writer.run_locked(request.key, lambda: self._delete(segments, request.key))
         return Response(204)
 
@@ -282,10 +280,6 @@ class FileBackend:
         return [await self._delete_reporting(key) for key in keys]
 
     async def _delete_reporting(self, key: str) -> DeleteOutcome:
-        try:
-            validate_key(key)
-        except InvalidRequest:
-            return DeleteOutcome(key)  # no object here can have this name: nothing to delete
         try:
             await self.delete_object(ObjectRequest(key=key, headers=CIMultiDict()))
         except S3Error as error:
@@ -396,17 +390,27 @@ class FileBackend:
         return self._root_fd
 
     def _segments(self, key: str) -> list[str]:
-        # Keys arrive validated; checking again costs little and keeps this backend safe
-        # for any caller.
+        """The file names along ``key``'s path below root (:mod:`.names`); a key this
+        backend cannot store is 400 ``InvalidRequest`` naming the rule."""
         validate_key(key)
-        segments = key.split("/")
-        if segments[0] == INTERNAL_DIRECTORY:
-            raise InvalidRequest(f"keys starting with {INTERNAL_DIRECTORY + '/'!r} are reserved")
-        return segments
+        if not key:
+            raise InvalidRequest("the empty key names no object")
+        return key_to_names(key)
 
-    def _read_segments(self, request: ObjectRequest) -> list[str]:
-        if request.version_id not in (None, "null"):
+    def _existing_segments(self, key: str) -> list[str] | None:
+        """Like :meth:`_segments`, but ``None`` for a key no object here can have."""
+        try:
+            return self._segments(key)
+        except InvalidRequest:
+            return None
+
+    def _read_segments(self, key: str, version_id: str | None) -> list[str]:
+        """The path of an object to read; a key no object here can have is ``NoSuchKey``."""
+        if version_id not in (None, "null"):
             raise InvalidArgument(
                 "Invalid version id specified: the file backend keeps no versions"
             )
-        return self._segments(request.key)
+        segments = self._existing_segments(key)
+        if segments is None:
+            raise NoSuchKey()
+        return segments
