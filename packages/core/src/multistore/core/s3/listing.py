@@ -266,7 +266,10 @@ def _directory_markers(query: ListQuery, common_prefixes: list[str]) -> set[str]
     markers = set(common_prefixes)
     markers.add("")
     prefix = query.prefix
-    if prefix.endswith("/") or (query.delimiter and prefix.endswith(query.delimiter)):
+    # Only when browsing (a delimiter listing). A recursive listing is how tools enumerate
+    # what to delete or copy (``aws s3 rm --recursive s3://b/folder/``); S3 returns the
+    # marker there, and hiding it would leave the folder behind after the delete.
+    if query.delimiter and prefix.endswith(query.delimiter):
         markers.add(prefix)
     return markers
 
