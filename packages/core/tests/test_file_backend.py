@@ -627,7 +627,7 @@ async def test_every_key_is_stored_inside_root(
         with pytest.raises(NoSuchKey):
             await backend.get_object(request(key))
     assert (await backend.list_objects(ListRequest())).entries == []
-    assert sorted(p.name for p in root.iterdir()) == [".multistore"]
+    assert sorted(os.listdir(root)) == [".multistore"]
     assert {p: v for p, v in snapshot(tmp_path).items() if not p.startswith(str(root))} == outside
 
 

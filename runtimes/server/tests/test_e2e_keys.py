@@ -53,9 +53,7 @@ def assert_stored_exactly(backend: BackendUnderTest, key: str, relative: str, un
         assert path.is_file(), path
 
 
-def test_every_key_round_trips(
-    full_client: Any, backend: BackendUnderTest, unique: str
-) -> None:
+def test_every_key_round_trips(full_client: Any, backend: BackendUnderTest, unique: str) -> None:
     relatives = ODD_KEYS + (FILE_ONLY_KEYS if backend.kind == "file" else [])
     keys = [unique + relative for relative in relatives]
     for index, key in enumerate(keys):
@@ -149,7 +147,10 @@ def test_folder_markers_are_listed_as_s3_lists_them(
     )
     assert [o["Key"] for o in browsing["Contents"]] == [unique + "photos/a.jpg"]
     recursive = full_client.list_objects_v2(Bucket=backend.data, Prefix=unique + "photos/")
-    assert [o["Key"] for o in recursive["Contents"]] == [unique + "photos/", unique + "photos/a.jpg"]
+    assert [o["Key"] for o in recursive["Contents"]] == [
+        unique + "photos/",
+        unique + "photos/a.jpg",
+    ]
     assert full_client.get_object(Bucket=backend.data, Key=unique + "empty/")["Body"].read() == b""
     flat = listed_keys(full_client, backend.data, unique)
     assert flat == [unique + "empty/", unique + "photos/", unique + "photos/a.jpg"]
@@ -184,7 +185,8 @@ def test_aws_cli_folder_marker_and_recursive_rm(
     assert made.returncode == 0, made.stderr
     client = gateway.client(*FULL)
     for key in ("folder/a.txt", "folder/sub/", "folder/sub/b.txt", "folder/sub/deeper/"):
-        client.put_object(Bucket=backend.data, Key=unique + key, Body=b"" if key[-1] == "/" else b"x")
+        body = b"" if key.endswith("/") else b"x"
+        client.put_object(Bucket=backend.data, Key=unique + key, Body=body)
     removed = aws_cli(
         gateway, "s3", "rm", f"s3://{backend.data}/{unique}folder/", "--recursive", cwd=tmp_path
     )

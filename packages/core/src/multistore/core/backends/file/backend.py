@@ -58,6 +58,7 @@ from multistore.core.backends.base import (
     UploadsPage,
     WriteResult,
 )
+from multistore.core.backends.file.completions import CompletionLog
 from multistore.core.backends.file.copy import FileCopier
 from multistore.core.backends.file.errors import read_error
 from multistore.core.backends.file.io import (
@@ -77,6 +78,7 @@ from multistore.core.backends.file.layout import (
 from multistore.core.backends.file.listing import list_page, modification_time
 from multistore.core.backends.file.multipart import FileMultipart
 from multistore.core.backends.file.names import key_to_names
+from multistore.core.backends.file.part_reads import part_span, requested_part_number
 from multistore.core.backends.file.paths import (
     EntryKind,
     PathBlocked,
@@ -144,6 +146,7 @@ class FileBackend:
         self._multipart = FileMultipart(
             writer=self._writer,
             uploads=UploadStore(self._state, durable=durable),
+            completions=CompletionLog(self._state),
             segments=self._segments,
         )
         self._copier = FileCopier(
@@ -192,10 +195,18 @@ class FileBackend:
     ) -> tuple[int, CIMultiDict[str], int, int]:
         """Status, headers, first byte and length of a GET/HEAD answer (raises 304/412/416)."""
         last_modified = modification_time(state.info)
+        part_number = requested_part_number(request.query, request.headers)
         evaluate_read_conditions(request.headers, etag=state.etag, last_modified=last_modified)
         size = state.info.st_size
         range_header = request.headers.get("Range")
         byte_range = parse_range(range_header, size) if range_header else None
+        parts_count: int | None = None
+        if part_number is not None:
+            part_sizes = state.metadata.part_sizes if state.metadata is not None else ()
+            span = part_span(part_number, size=size, part_sizes=part_sizes)
+            parts_count = span.parts_count
+            if span.length > 0:
+                byte_range = (span.start, span.start + span.length - 1)
 
         headers: CIMultiDict[str] = CIMultiDict()
         headers["Content-Type"] = DEFAULT_CONTENT_TYPE
@@ -210,6 +221,8 @@ class FileBackend:
         headers["ETag"] = state.etag
         headers["Last-Modified"] = http_date(last_modified)
         headers["Accept-Ranges"] = "bytes"
+        if parts_count is not None:
+            headers["x-amz-mp-parts-count"] = str(parts_count)
         if byte_range is None:
             headers["Content-Length"] = str(size)
             return 200, headers, 0, size

@@ -60,6 +60,9 @@ class ObjectMetadata:
 
     etag: str  # quoted
     headers: tuple[tuple[str, str], ...] = ()
+    # Sizes of the parts of an object made by CompleteMultipartUpload, in order, so that
+    # GET/HEAD ?partNumber=N can serve part N; empty for any other object.
+    part_sizes: tuple[int, ...] = ()
 
     @property
     def storage_class(self) -> str:
@@ -188,7 +191,14 @@ class BackendState:
             ):
                 return None
             headers = tuple((str(name), str(value)) for name, value in document["headers"])
-            return ObjectMetadata(etag=str(document["etag"]), headers=headers)
+            # "parts" was added later; sidecars without it describe single-part objects, or
+            # multipart ones whose part sizes were not recorded (served whole for part 1).
+            part_sizes = tuple(int(size) for size in document.get("parts", ()))
+            if part_sizes and sum(part_sizes) != info.st_size:
+                part_sizes = ()
+            return ObjectMetadata(
+                etag=str(document["etag"]), headers=headers, part_sizes=part_sizes
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -203,6 +213,8 @@ class BackendState:
             "inode": info.st_ino,
             "headers": [list(pair) for pair in metadata.headers],
         }
+        if metadata.part_sizes:
+            document["parts"] = list(metadata.part_sizes)
         payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         digest = key_digest(key)
         tmp_fd = self.required_directory("tmp")

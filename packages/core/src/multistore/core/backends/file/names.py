@@ -88,4 +88,3 @@ def key_to_names(key: str) -> list[str]:
                 "'.', '..' or hold control characters take a few more when escaped)"
             )
     return names
-
