@@ -4,14 +4,18 @@
 default; ``"false"`` skips the data and directory fsyncs, for scratch data and tests).
 
 Each key is a file at exactly that path below ``root`` (``report*.pdf``, ``100%.txt``,
-``a=b``, spaces and unicode are file names as they are). Decisions a user may meet:
+``a=b``, spaces and unicode are file names as they are). Every key S3 accepts is stored:
+segments a file system cannot hold as they are (empty — folder markers ``dir/``, ``a//b``,
+a leading ``/`` —, ``.``, ``..``, control characters, ``.multistore`` at the top) get an
+escaped file name (:mod:`.names`). Decisions a user may meet:
 
 - **Never outside root.** Paths are walked one ``openat(O_NOFOLLOW)`` at a time
   (:mod:`.file_paths`), so ``..``, absolute keys and symlinks cannot lead out. Symbolic links
   inside root are not followed at all, even when they point inside it: listings skip them
   and any keyed operation whose path meets one is 403 ``AccessDenied``.
-- **Reserved name.** Keys whose first segment is ``.multistore`` are 400 ``InvalidRequest``;
-  that directory holds sidecars, uploads in progress and lock files (:mod:`.file_layout`).
+- **Refused keys.** Only keys with a segment whose file name would exceed 255 bytes
+  (400 ``InvalidRequest`` naming the rule); ``.multistore``, which holds sidecars, uploads
+  and lock files (:mod:`.layout`), is never reachable by a key.
 - **Atomic writes.** A PUT streams into ``.multistore/tmp`` (hashing as it goes), is
   verified against ``Content-Length``, ``Content-MD5`` and a hex ``x-amz-content-sha256``,
   fsynced, and only then renamed over the key, so readers see the old or the new object,
@@ -27,10 +31,12 @@ Each key is a file at exactly that path below ``root`` (``report*.pdf``, ``100%.
 - **DELETE** removes the file and its sidecar, then every directory on the key's path that
   became empty (never root); a missing key is still 204. **DeleteObjects** does the same per
   key and reports each key's failure (a symlink on its path is ``AccessDenied``) in the
-  result; a key no object here can have (``a//b``, ``../x``: the gateway lets them through
-  so S3 users can remove legacy keys) counts as deleted, since there is nothing to delete.
+  result; a key no object here can have (a segment too long for a file name) counts as
+  deleted, since there is nothing to delete.
 - **Multipart uploads** are staged under ``.multistore/uploads`` and assembled into one
-  atomic commit (:mod:`.file_multipart`); abandoned ones stay until aborted or removed by
+  atomic commit (:mod:`.multipart`); their part sizes are kept for GET ``?partNumber``
+  (:mod:`.part_reads`), and a retried Complete gets the first answer for an hour
+  (:mod:`.completions`). Abandoned uploads stay until aborted or removed by
   :meth:`FileBackend.cleanup_stale_uploads`. **Copies** between any two file buckets are
   done by the backend (:mod:`.file_copy`).
 """

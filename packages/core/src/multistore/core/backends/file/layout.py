@@ -1,14 +1,17 @@
 """The file backend's private state under ``<root>/.multistore``.
 
-- ``meta/<aa>/<sha256(key)>.json`` — one sidecar per object: its MD5 ETag and the headers
-  S3 stores with an object. Named by a hash of the key rather than mirroring the key's path,
-  so no key can be too long for it and no two keys can collide in it (a mirrored tree would
-  need ``x.json`` to be both the sidecar of ``x`` and the directory of ``x.json/y``).
+- ``meta/<aa>/<sha256(key)>.json`` — one sidecar per object: its MD5 ETag, the headers
+  S3 stores with an object, and for a multipart object the sizes of its parts. Named by a
+  hash of the key rather than mirroring the key's path, so no key can be too long for it
+  and no two keys can collide in it (a mirrored tree would need ``x.json`` to be both the
+  sidecar of ``x`` and the directory of ``x.json/y``).
 - ``tmp/`` — bodies being received, copied or assembled; on the same file system as the
   objects so that the final ``rename`` is atomic, and outside the object tree so listings
   never see them.
 - ``uploads/<upload id>/`` — one directory per multipart upload in progress: its manifest
-  and its parts (:mod:`.file_uploads`).
+  and its parts (:mod:`.uploads`).
+- ``completed/<upload id>.json`` — the answers of the last hour's completions, for retried
+  Completes (:mod:`.completions`).
 - ``locks/<abc>.lock`` — 4096 ``flock`` stripes; every worker process takes the stripe of a
   key around check-and-rename, so conditional writes are atomic across processes. Striping
   keeps the number of lock files bounded; unrelated keys sharing a stripe only queue for

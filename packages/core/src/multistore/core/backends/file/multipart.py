@@ -14,10 +14,13 @@
   temp file (kernel copy when possible, never a whole part in memory), then commits it
   exactly like a PUT — ``If-None-Match``/``If-Match`` checked under the key's lock. A 412
   leaves the upload in place for a retry or an abort, as S3 does. The ETag is S3's: the MD5
-  of the parts' binary MD5s, ``-<number of parts>``. The object's checksum is reported in
-  the response — COMPOSITE (checksum of the parts' checksums, ``-<n>``) or, for
-  ``FULL_OBJECT`` uploads, computed over the whole object and checked against the value the
-  client sent — but not stored: GET and HEAD never carry checksums on this backend.
+  of the parts' binary MD5s, ``-<number of parts>``. The part sizes go into the object's
+  sidecar (GET ``?partNumber``), and the answer into :mod:`.completions`, so that a retried
+  Complete of the same parts gets it again instead of ``NoSuchUpload``. The object's
+  checksum is reported in the response — COMPOSITE (checksum of the parts' checksums,
+  ``-<n>``) or, for ``FULL_OBJECT`` uploads, computed over the whole object and checked
+  against the value the client sent — but not stored: GET and HEAD never carry checksums
+  on this backend.
 - **Abort** removes the upload and its parts at once; later calls with its id get
   ``NoSuchUpload``. Ids are bound to their key: the right id with another key is unknown.
 - **Abandoned uploads** stay until aborted, as on S3 without a lifecycle rule;
