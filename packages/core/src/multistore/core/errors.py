@@ -7,8 +7,13 @@ internals (backend URLs, bucket names) and are only logged — the caller sees a
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
+from urllib.parse import quote
 from xml.sax.saxutils import escape
+
+# Characters XML 1.0 cannot carry at all, not even as character references.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class S3Error(Exception):
@@ -247,9 +252,18 @@ def render_error_xml(
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{error.code}</Code>"
         f"<Message>{escape(message)}</Message>"
-        f"<Resource>{escape(error.resource if error.resource is not None else resource)}</Resource>"
+        f"<Resource>{_resource_text(error.resource if error.resource is not None else resource)}"
+        "</Resource>"
         f"<RequestId>{request_id}</RequestId></Error>"
     ).encode()
+
+
+def _resource_text(resource: str) -> str:
+    # Keys may hold control characters (S3 accepts them); written raw they would make the
+    # whole error unparseable for the client, so such a path goes out percent-encoded.
+    if _NOT_XML.search(resource):
+        resource = _NOT_XML.sub(lambda m: quote(m.group(), safe=""), resource)
+    return escape(resource).replace("\r", "&#13;")
 
 
 _BACKEND_ERROR_CLASSES: dict[tuple[str, int], type[S3Error]] = {}
