@@ -86,6 +86,30 @@ def test_gzip_upload_is_stored_and_served_compressed(
     assert gzip.decompress(raw.body) == plain
 
 
+def test_gzip_upload_in_aws_chunked_framing_keeps_only_gzip(
+    tls_gateway: GatewayProcess, backend: BackendUnderTest, unique: str
+) -> None:
+    # Over HTTPS boto3 frames the body as aws-chunked and sends "Content-Encoding:
+    # gzip,aws-chunked"; the framing is removed, the gzip bytes and header are kept.
+    client = tls_gateway.client(*FULL)
+    sent: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        value = request.headers["Content-Encoding"]
+        sent.append(value.decode() if isinstance(value, bytes) else value)
+
+    client.meta.events.register("before-send.s3.PutObject", record)
+    compressed = gzip.compress(os.urandom(1 << 16))
+    key = f"{unique}framed.bin.gz"
+    client.put_object(Bucket=backend.data, Key=key, Body=compressed, ContentEncoding="gzip")
+    assert "aws-chunked" in sent[0]
+    assert "gzip" in sent[0]
+    assert stored_bytes(backend, key) == compressed
+    got = client.get_object(Bucket=backend.data, Key=key)
+    assert got["ContentEncoding"] == "gzip"
+    assert got["Body"].read() == compressed
+
+
 # --- conditional deletes -----------------------------------------------------------------
 
 
