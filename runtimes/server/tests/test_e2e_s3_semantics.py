@@ -12,6 +12,7 @@ import base64
 import gzip
 import os
 import zlib
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +20,8 @@ from urllib.parse import quote
 import pytest
 from botocore.exceptions import ClientError
 
-from multistore.testing.gateway import GatewayProcess
+from multistore.testing.gateway import GatewayProcess, running_gateway
+from multistore.testing.moto_backend import MotoS3
 from multistore.testing.signing import send, sign
 
 from .conftest import FULL, MOTO_BUCKETS, BackendUnderTest
@@ -367,6 +369,43 @@ def test_backend_cors_and_bookkeeping_headers_do_not_reach_the_client(
         assert "x-amzn-requestid" not in names, method
         assert "x-amz-content-sha256" not in names, method
         assert "x-amz-request-id" in names
+
+
+APP = "https://app.example"
+EVIL = "https://evil.example"
+
+
+@pytest.fixture(scope="module")
+def cors_s3_gateway(
+    moto_s3: MotoS3, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """An anonymous s3 bucket whose gateway allows one origin; moto allows every origin."""
+    moto_s3.client().create_bucket(Bucket="backend-cors")
+    moto_s3.client().put_object(Bucket="backend-cors", Key="page.html", Body=b"<p>hi</p>")
+    config = {
+        "server": {"cors_origins": [APP]},
+        "buckets": [
+            {
+                "name": "site",
+                "backend_type": "s3",
+                "anonymous_access": True,
+                "backend_options": moto_s3.backend_options("backend-cors"),
+            }
+        ],
+    }
+    with running_gateway(config, tmp_path_factory.mktemp("cors-s3")) as process:
+        yield process
+
+
+def test_backend_cors_grant_never_overrides_cors_origins(cors_s3_gateway: GatewayProcess) -> None:
+    url = f"{cors_s3_gateway.url}/site/page.html"
+    allowed = send("GET", url, headers={"Origin": APP})
+    assert allowed.status == 200
+    granted = {k.lower(): v for k, v in allowed.headers.items()}
+    assert granted["access-control-allow-origin"] == APP
+    refused = send("GET", url, headers={"Origin": EVIL})
+    assert refused.status == 200  # CORS limits browsers, not the request itself
+    assert not [k for k in refused.headers if k.lower().startswith("access-control-")]
 
 
 # --- canned ACLs -------------------------------------------------------------------------
