@@ -8,6 +8,7 @@ internals (backend URLs, bucket names) and are only logged — the caller sees a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -50,6 +51,16 @@ class InvalidArgument(S3Error):
 
 class InvalidURI(S3Error):
     code, status, default_message = "InvalidURI", 400, "Couldn't parse the specified URI."
+
+
+class AccessControlListNotSupported(S3Error):
+    # What S3 answers for buckets with ACLs disabled (object ownership "bucket owner
+    # enforced"), which is how every gateway bucket behaves.
+    code, status, default_message = (
+        "AccessControlListNotSupported",
+        400,
+        "The bucket does not allow ACLs",
+    )
 
 
 class AuthorizationHeaderMalformed(S3Error):
@@ -198,7 +209,22 @@ class KeyTooLongError(S3Error):
 
 
 class NotModified(S3Error):
+    """304; ``headers`` are what RFC 9110 §15.4.5 has a 304 repeat (ETag, Last-Modified, …)."""
+
     code, status, default_message = "NotModified", 304, "Not Modified"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        resource: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, resource=resource)
+        self._headers = dict(headers or {})
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
 
 
 class InternalError(S3Error):
