@@ -37,6 +37,7 @@ from multistore.core.backends.headers import (
     filter_response_headers,
     pick_headers,
 )
+from multistore.core.backends.s3.upload_binding import UploadBindings
 from multistore.core.backends.s3.writes import S3WritePaths, read_backend_body
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
@@ -126,6 +127,7 @@ class S3Backend(S3WritePaths):
         self._origin = f"{parts.scheme}://{self.host}"
         self.endpoint = endpoint
         self.region = region
+        self.upload_bindings = UploadBindings()
         self._user_agent = services.user_agent
         if services.transport is None:
             raise ValueError("the s3 backend needs an HTTP transport from the runtime")

@@ -36,6 +36,7 @@ from multistore.core.backends.headers import (
     filter_response_headers,
     pick_headers,
 )
+from multistore.core.backends.s3.upload_binding import UploadBindings
 from multistore.core.errors import BadGateway, MissingContentLength, backend_client_error
 from multistore.core.http import OutboundBody, RequestBody, TransportError, TransportResponse
 from multistore.core.s3.keys import encode_wire_path
@@ -72,6 +73,7 @@ class S3Wire(Protocol):
     bucket_name: str
     endpoint: str
     region: str
+    upload_bindings: UploadBindings
 
     async def send(
         self,
@@ -130,7 +132,12 @@ class S3WritePaths(S3Wire):
         upload_id = xml_text(doc.get("UploadId"))
         if not upload_id:
             raise BadGateway("backend answered CreateMultipartUpload without an UploadId")
+        self.upload_bindings.remember(upload_id, request.key)
         return upload_id
+
+    async def _check_upload(self, key: str, upload_id: str) -> None:
+        """The upload must belong to ``key``: the call was authorized for that key only."""
+        await self.upload_bindings.check(self, key, upload_id)
 
     async def upload_part(
         self,
@@ -142,6 +149,7 @@ class S3WritePaths(S3Wire):
     ) -> WriteResult:
         if content_length is None:
             raise MissingContentLength()
+        await self._check_upload(request.key, upload_id)
         if not content_length:
             await verify_empty(body)
         headers = pick_headers(request.headers, _PART_HEADERS, _CHECKSUM_PREFIX)
@@ -165,6 +173,7 @@ class S3WritePaths(S3Wire):
     async def complete_multipart_upload(
         self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
     ) -> WriteResult:
+        await self._check_upload(request.key, upload_id)
         body = _complete_body(parts)
         headers = pick_headers(request.headers, _CONDITIONAL, _CHECKSUM_PREFIX)
         headers.update(
@@ -181,6 +190,7 @@ class S3WritePaths(S3Wire):
             headers=headers,
             body=body,
         )
+        self.upload_bindings.forget(upload_id)
         result = doc
         etag = xml_text(result.get("ETag"))
         extra = {
@@ -191,6 +201,7 @@ class S3WritePaths(S3Wire):
         return WriteResult(etag=etag, headers=extra)
 
     async def abort_multipart_upload(self, request: ObjectRequest, upload_id: str) -> None:
+        await self._check_upload(request.key, upload_id)
         response = await self.send(
             "DELETE",
             self.object_path(request.key),
@@ -199,10 +210,12 @@ class S3WritePaths(S3Wire):
         )
         await self.raise_for_status(response, request.key)
         await response.release()
+        self.upload_bindings.forget(upload_id)
 
     async def list_parts(
         self, request: ObjectRequest, upload_id: str, *, max_parts: int, part_number_marker: int
     ) -> PartsPage:
+        await self._check_upload(request.key, upload_id)
         query = [("uploadId", upload_id), ("max-parts", str(max_parts))]
         if part_number_marker:
             query.append(("part-number-marker", str(part_number_marker)))
@@ -311,6 +324,7 @@ class S3WritePaths(S3Wire):
         *,
         source_version: str | None = None,
     ) -> WriteResult:
+        await self._check_upload(request.key, upload_id)
         headers = pick_headers(request.headers, _COPY_HEADERS)
         headers["x-amz-copy-source"] = self._copy_source(source, source_key, source_version)
         if source_range is not None:
