@@ -37,13 +37,21 @@ from multistore.core.backends.headers import (
     pick_headers,
 )
 from multistore.core.backends.s3.upload_binding import UploadBindings
-from multistore.core.errors import BadGateway, MissingContentLength, backend_client_error
+from multistore.core.errors import (
+    BadGateway,
+    EntityTooLarge,
+    MissingContentLength,
+    backend_client_error,
+)
 from multistore.core.http import OutboundBody, RequestBody, TransportError, TransportResponse
 from multistore.core.s3.keys import encode_wire_path
 from multistore.core.s3.upload_body import iter_committing, verify_empty
 from multistore.core.s3.xml import parse_timestamp, xml_text
 
 MAX_CONTROL_RESPONSE = 4 << 20
+# S3 stores at most 5 GiB in one PutObject or UploadPart. A larger declared body is refused
+# before it is read, instead of streaming gigabytes towards a certain failure.
+MAX_SINGLE_UPLOAD = 5 << 30
 _PART_HEADERS = ("content-md5", "x-amz-sdk-checksum-algorithm")
 _CHECKSUM_PREFIX = ("x-amz-checksum-",)
 _COPY_HEADERS = (
@@ -149,6 +157,7 @@ class S3WritePaths(S3Wire):
     ) -> WriteResult:
         if content_length is None:
             raise MissingContentLength()
+        refuse_oversized(content_length)
         await self._check_upload(request.key, upload_id)
         if not content_length:
             await verify_empty(body)
@@ -367,6 +376,15 @@ class S3WritePaths(S3Wire):
             DeleteOutcome(key, *errors[key]) if key in errors else DeleteOutcome(key)
             for key in keys
         ]
+
+
+def refuse_oversized(content_length: int) -> None:
+    """``EntityTooLarge`` for a declared body over S3's single-request limit (5 GiB)."""
+    if content_length > MAX_SINGLE_UPLOAD:
+        raise EntityTooLarge(
+            f"Your proposed upload of {content_length} bytes exceeds the maximum allowed "
+            f"size of {MAX_SINGLE_UPLOAD} bytes for one PUT; use a multipart upload."
+        )
 
 
 def _complete_body(parts: list[CompletedPart]) -> bytes:
