@@ -6,7 +6,10 @@ signature is involved) and checks the answer the gateway now gives.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
+from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
 from multistore.testing.signing import send, sign
@@ -373,3 +377,55 @@ def test_attack_declared_huge_put_to_s3_bucket_fails_at_once(vgateway: GatewayPr
         first = sock.recv(65536).decode(errors="replace")
     assert first.startswith("HTTP/1.1 400"), first[:300]
     assert "<Code>EntityTooLarge</Code>" in first
+
+
+# --- 4. SIGTERM while an upload is still arriving ------------------------------------------------
+
+
+def test_attack_sigterm_during_slow_upload_lets_it_finish(tmp_path: Path) -> None:
+    size = 4 << 20
+    with running_gateway(None, tmp_path, args=["--shutdown-timeout", "15"]) as gateway:
+        url = f"{gateway.url}/{DEMO_BUCKET}/drained.bin"
+        headers = sign(
+            "PUT",
+            url,
+            access_key=DEMO_ACCESS_KEY_ID,
+            secret_key=DEMO_SECRET_ACCESS_KEY,
+            headers={"Content-Length": str(size)},
+            payload_hash="UNSIGNED-PAYLOAD",
+        )
+        parts = urlsplit(gateway.url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=20) as sock:
+            lines = [f"PUT /{DEMO_BUCKET}/drained.bin HTTP/1.1", f"Host: {parts.netloc}"]
+            lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "host"]
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            sock.sendall(b"a" * (1 << 20))
+            time.sleep(0.3)  # the handler is now reading the body
+            os.kill(gateway.pid, signal.SIGTERM)
+            time.sleep(0.5)  # the gateway is draining
+            for _ in range(6):  # a slow uploader: the rest trickles in after the signal
+                sock.sendall(b"b" * ((size - (1 << 20)) // 6))
+                time.sleep(0.1)
+            sock.sendall(b"c" * ((size - (1 << 20)) % 6))
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        assert b"Connection: close" in answer
+        stored = tmp_path / "data" / DEMO_BUCKET / "drained.bin"
+        assert stored.stat().st_size == size
+        assert _wait_until(
+            lambda: "op=PutObject" in gateway.log() and "status=200" in gateway.log()
+        )
+
+
+def _wait_until(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
