@@ -6,6 +6,8 @@ signature is involved) and checks the answer the gateway now gives.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import signal
 import socket
@@ -127,15 +129,19 @@ def test_attack_unsigned_amz_header_added_to_header_signed_put_is_refused(
     assert send("PUT", url, headers=signed, body=b"data").status == 200
 
 
-def test_attack_unsigned_content_type_on_header_signed_put_is_refused(
+def test_attack_unsigned_content_md5_on_header_signed_put_is_refused(
     gateway: GatewayProcess, backend: BackendUnderTest, unique: str
 ) -> None:
+    body = b"<p>hello</p>"
     url = f"{gateway.url}/{backend.data}/{unique}page.html"
-    headers = sign("PUT", url, access_key=FULL[0], secret_key=FULL[1], body=b"<script>")
-    for name, value in (("Content-Type", "text/html"), ("Content-MD5", "aGVsbG8gd29ybGQhISEhIQ==")):
-        attack = send("PUT", url, headers={**headers, name: value}, body=b"<script>")
-        assert attack.status == 403, attack.body
-        assert f"<HeadersNotSigned>{name.lower()}</HeadersNotSigned>".encode() in attack.body
+    headers = sign("PUT", url, access_key=FULL[0], secret_key=FULL[1], body=body)
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    attack = send("PUT", url, headers={**headers, "Content-MD5": md5}, body=body)
+    assert attack.status == 403, attack.body
+    assert b"<HeadersNotSigned>content-md5</HeadersNotSigned>" in attack.body
+    # Content-Type may stay unsigned, as S3 allows: aws-sdk-js v2 never signs it.
+    js_v2_style = send("PUT", url, headers={**headers, "Content-Type": "text/html"}, body=body)
+    assert js_v2_style.status == 200, js_v2_style.body
 
 
 def test_presigned_urls_from_boto3_keep_working_with_their_own_headers(

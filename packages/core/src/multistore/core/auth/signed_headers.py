@@ -10,10 +10,15 @@ request), so S3 refuses requests whose meaning could be changed that way:
   request does (``x-amz-copy-source`` turns a PUT into a copy, ``x-amz-metadata-directive``,
   ``x-amz-meta-*``, ``x-amz-acl``, ...). A presigned URL that needs such a header must sign
   it or carry it as a query parameter.
-- with header authentication, ``content-type`` and ``content-md5`` must be signed when
-  present (the S3 SigV4 reference requires it for the ``Authorization`` header form). A
-  presigned URL is not held to that: S3 does not require it there, and browsers add a
-  ``Content-Type`` of their own to every upload through a presigned PUT.
+- with header authentication, ``content-md5`` must be signed when present. Every SDK signs
+  it, and an unsigned one is a header nobody vouched for.
+
+``content-type`` is deliberately *not* required, although the S3 SigV4 reference asks
+signers to include it: S3 does not enforce that. AWS's own JavaScript SDK v2 never signs
+``Content-Type`` (it is on its list of unsignable headers) and uploads with it work against
+S3, and browsers add a ``Content-Type`` of their own to every upload through a presigned
+PUT. Requiring it would break those clients for little gain: whoever can replay a signed
+request can already replay it as it was.
 
 ``x-amz-content-sha256`` is the one exemption. With header authentication its value is the
 last line of the canonical request, so the signature covers it whether or not it is listed;
@@ -32,7 +37,7 @@ from multistore.core.errors import AccessDenied
 from multistore.core.http import Headers
 
 _ALWAYS_EXEMPT = frozenset({"x-amz-content-sha256"})
-_HEADER_AUTH_REQUIRED_WHEN_PRESENT = ("content-type", "content-md5")
+_HEADER_AUTH_REQUIRED_WHEN_PRESENT = ("content-md5",)
 
 
 class HeadersNotSigned(AccessDenied):
