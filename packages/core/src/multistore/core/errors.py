@@ -40,6 +40,10 @@ class S3Error(Exception):
         """Extra response headers this error needs (e.g. ``Allow`` for 405)."""
         return {}
 
+    def details(self) -> tuple[tuple[str, str], ...]:
+        """Extra ``<Error>`` elements S3 adds for this error (e.g. ``HeadersNotSigned``)."""
+        return ()
+
 
 class InvalidRequest(S3Error):
     code, status, default_message = "InvalidRequest", 400, "Invalid request"
@@ -274,12 +278,13 @@ def render_error_xml(
     ``show_internal`` reveals 5xx details; it exists for local debugging only.
     """
     message = error.message if show_internal else error.public_message
+    details = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in error.details())
+    shown_resource = error.resource if error.resource is not None else resource
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{error.code}</Code>"
-        f"<Message>{escape(message)}</Message>"
-        f"<Resource>{_resource_text(error.resource if error.resource is not None else resource)}"
-        "</Resource>"
+        f"<Message>{escape(message)}</Message>{details}"
+        f"<Resource>{_resource_text(shown_resource)}</Resource>"
         f"<RequestId>{request_id}</RequestId></Error>"
     ).encode()
 
