@@ -8,16 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from multistore.core.backends.base import BackendServices
 from multistore.core.backends.pool import BackendPool
 from multistore.core.gateway import GatewayOptions, ProxyGateway
-from multistore.core.http import HttpTransport, RequestInfo, Response
+from multistore.core.http import HttpTransport
 from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
 from multistore.core.router import Router
 from multistore.server.demo import demo_config
 from multistore.server.handler import handle
+from multistore.server.health import healthz, readyz
 from multistore.server.http_client import HttpClient
 from multistore.server.settings import ServerSettings
 from multistore.static_config import (
@@ -39,12 +39,6 @@ def load_static_config(settings: ServerSettings) -> StaticConfig:
     return load_config(settings.config)
 
 
-async def _health(request: RequestInfo) -> Response | None:
-    if request.method not in ("GET", "HEAD"):
-        return None
-    return Response(200, CIMultiDict({"Content-Type": "text/plain"}), b"ok\n")
-
-
 def build_gateway(
     settings: ServerSettings,
     transport: HttpTransport,
@@ -58,8 +52,8 @@ def build_gateway(
     # A reload must not serve keys from the old file out of the cache.
     provider.on_reload.append(credentials.clear)
     router = Router()
-    router.route("/.multistore/healthz", _health)
-    router.route("/.multistore/readyz", _health)
+    router.route("/.multistore/healthz", healthz)
+    router.route("/.multistore/readyz", readyz)
     context = ExtensionContext(
         settings=dict(env), credentials=credentials, services={"transport": transport}
     )

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
 import signal
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from aiohttp import web
-
-from multistore.server.app import assemble, create_server
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.server.settings import ServerSettings, load_settings
+from multistore.server.worker_link import WorkerLink
+
+# The app (aiohttp, the gateway, botocore) is imported inside the functions that serve: a
+# supervisor of several workers never loads it (docs/performance.md, Memory).
 
 logger = logging.getLogger("multistore.server")
 
@@ -37,8 +36,15 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
+async def serve(
+    settings: ServerSettings, *, reuse_port: bool = False, link: WorkerLink | None = None
+) -> None:
     """Serve until SIGTERM/SIGINT, then drain in-flight requests for up to the timeout."""
+    from aiohttp import web
+
+    from multistore.server.app import assemble, create_server
+    from multistore.server.health import READINESS
+
     try:
         worker = await assemble(settings)
     except ValueError as exc:  # ConfigError is a ValueError too
@@ -61,6 +67,8 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, worker.config.reload)
     logger.info("listening on %s://%s:%d", settings.scheme, settings.host, settings.port)
+    if link is not None:
+        link.attach(loop, on_status=READINESS.update, on_gone=_supervisor_gone(stop))
     try:
         await stop.wait()
         logger.info(
@@ -71,32 +79,21 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
         await worker.close()
 
 
-def _run_worker(settings: ServerSettings, reuse_port: bool) -> None:
+def _supervisor_gone(stop: asyncio.Event) -> Callable[[], None]:
+    def gone() -> None:
+        # A worker never outlives its supervisor (killed with -9, say): it drains and exits.
+        logger.warning("the supervisor went away: shutting down")
+        stop.set()
+
+    return gone
+
+
+def run_worker(
+    settings: ServerSettings, *, reuse_port: bool = False, link: WorkerLink | None = None
+) -> None:
     _configure_logging(settings.log_level)
     with asyncio.Runner(loop_factory=_new_event_loop) as runner:
-        runner.run(serve(settings, reuse_port=reuse_port))
-
-
-def _run_workers(settings: ServerSettings) -> int:
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_run_worker, args=(settings, True), name=f"multistore-worker-{i}")
-        for i in range(settings.workers)
-    ]
-    for worker in workers:
-        worker.start()
-
-    def forward(signum: int, _frame: object) -> None:
-        for worker in workers:
-            if worker.pid is not None and worker.is_alive():
-                os.kill(worker.pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGHUP, forward)
-    signal.signal(signal.SIGINT, lambda *_: forward(signal.SIGTERM, None))
-    for worker in workers:
-        worker.join()
-    return max((w.exitcode or 0) for w in workers)
+        runner.run(serve(settings, reuse_port=reuse_port, link=link))
 
 
 def _configure_logging(level: str) -> None:
@@ -120,8 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             DEMO_SECRET_ACCESS_KEY,
         )
     if settings.workers > 1:
-        return _run_workers(settings)
-    _run_worker(settings, reuse_port=False)
+        from multistore.server.supervisor import Supervisor
+
+        return Supervisor(settings).run()
+    run_worker(settings)
     return 0
 
 
