@@ -15,6 +15,7 @@ from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import HttpTransport
 from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
 from multistore.core.router import Router
+from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
 from multistore.server.handler import handle
 from multistore.server.health import healthz, readyz
@@ -126,7 +127,7 @@ async def assemble(settings: ServerSettings) -> Worker:
     return Worker(gateway, provider, client)
 
 
-def create_server(worker: Worker) -> web.Server:
+def create_server(worker: Worker, limits: ConnectionLimits | None = None) -> web.Server:
     """aiohttp's low-level server around the gateway.
 
     No ``Application``: there is one handler, so a URL dispatcher and middleware plumbing
@@ -135,16 +136,28 @@ def create_server(worker: Worker) -> web.Server:
     request is authorized (``handler.ClientBody``).
     """
     gateway = worker.gateway
+    limits = limits or ConnectionLimits()
+    body_timeout = limits.body_timeout or None
 
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        return await handle(request, gateway)
+        return await handle(request, gateway, body_timeout=body_timeout)
 
-    return web.Server(
+    return GatewayServer(
         handler,
+        limits=limits,
         handler_cancellation=True,
         access_log=None,  # the gateway writes its own structured access line
         max_field_size=16 << 10,
     )
 
 
-__all__ = ["Worker", "assemble", "build_gateway", "create_server"]
+def connection_limits(settings: ServerSettings) -> ConnectionLimits:
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
+
+
+__all__ = ["Worker", "assemble", "build_gateway", "connection_limits", "create_server"]

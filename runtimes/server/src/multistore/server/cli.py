@@ -42,7 +42,7 @@ async def serve(
     """Serve until SIGTERM/SIGINT, then drain in-flight requests for up to the timeout."""
     from aiohttp import web
 
-    from multistore.server.app import assemble, create_server
+    from multistore.server.app import assemble, connection_limits, create_server
     from multistore.server.health import READINESS
 
     try:
@@ -50,7 +50,10 @@ async def serve(
     except ValueError as exc:  # ConfigError is a ValueError too
         logger.error("cannot start: %s", exc)
         raise SystemExit(2) from None
-    runner = web.ServerRunner(create_server(worker), shutdown_timeout=settings.shutdown_timeout)
+    runner = web.ServerRunner(
+        create_server(worker, connection_limits(settings)),
+        shutdown_timeout=settings.shutdown_timeout,
+    )
     await runner.setup()
     site = web.TCPSite(
         runner,

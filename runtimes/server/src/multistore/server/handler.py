@@ -146,7 +146,10 @@ async def handle(
         if isinstance(handled.error, ClientDisconnected):
             raise handled.error
         response = await _write(request, handled, outcome)
-        if not client_body.exhausted:
+        if isinstance(handled.error, RequestTimeout):
+            # A stalled client gets no lingering read of the rest of its body either.
+            _drop_connection(request)
+        elif not client_body.exhausted:
             # Unread body bytes (a refused upload) would be parsed as the next request.
             response.force_close()
         return response

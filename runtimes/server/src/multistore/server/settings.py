@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,11 @@ class ServerSettings:
     debug_errors: bool = False
     cors_origins: tuple[str, ...] = ()
     """The config's ``[server] cors_origins``: for buckets that set none of their own."""
+    header_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    body_timeout: float = 60.0
+    max_connections: int = 1024
+    """Per worker."""
 
     @property
     def scheme(self) -> str:
@@ -95,7 +100,39 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--shutdown-timeout", type=float, default=float(default("SHUTDOWN_TIMEOUT", "30") or 30)
     )
+    _add_connection_flags(parser, default)
     return parser
+
+
+def _add_connection_flags(
+    parser: argparse.ArgumentParser, default: Callable[[str, str], str | None]
+) -> None:
+    """Per-connection limits (docs/deployment.md, Connections and timeouts)."""
+    group = parser.add_argument_group("connections")
+    group.add_argument(
+        "--header-timeout",
+        type=float,
+        default=default("HEADER_TIMEOUT", "30"),
+        help="seconds for a client to send a complete request head (30)",
+    )
+    group.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=default("KEEPALIVE_TIMEOUT", "75"),
+        help="seconds an idle kept-alive connection stays open (75)",
+    )
+    group.add_argument(
+        "--body-timeout",
+        type=float,
+        default=default("BODY_TIMEOUT", "60"),
+        help="seconds an upload may send nothing before it is cut off (60)",
+    )
+    group.add_argument(
+        "--max-connections",
+        type=int,
+        default=default("MAX_CONNECTIONS", "1024"),
+        help="open client connections per worker; more are refused with 503 (1024)",
+    )
 
 
 def load_settings(
@@ -132,6 +169,10 @@ def load_settings(
         shutdown_timeout=args.shutdown_timeout,
         debug_errors=env.get("MULTISTORE_DEBUG_ERRORS", "") == "1",
         cors_origins=tuple(getattr(table, "cors_origins", None) or ()),
+        header_timeout=float(args.header_timeout),
+        keepalive_timeout=float(args.keepalive_timeout),
+        body_timeout=float(args.body_timeout),
+        max_connections=int(args.max_connections),
     )
 
 
