@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -20,6 +21,8 @@ from multistore.server.demo import demo_config
 from multistore.server.handler import handle
 from multistore.server.health import healthz, readyz
 from multistore.server.http_client import HttpClient
+from multistore.server.metrics import RECORDER, Labels, SnapshotDirectory, publish_periodically
+from multistore.server.metrics_exposition import MetricsEndpoint
 from multistore.server.settings import ServerSettings
 from multistore.static_config import (
     CachedProvider,
@@ -55,6 +58,8 @@ def build_gateway(
     router = Router()
     router.route("/.multistore/healthz", healthz)
     router.route("/.multistore/readyz", readyz)
+    shared = SnapshotDirectory(settings.metrics_dir) if settings.metrics_dir else None
+    router.route("/.multistore/metrics", MetricsEndpoint(shared))
     context = ExtensionContext(
         settings=dict(env), credentials=credentials, services={"transport": transport}
     )
@@ -109,22 +114,51 @@ class Worker:
     gateway: ProxyGateway
     config: ReloadableProvider
     client: HttpClient
+    shared_metrics: SnapshotDirectory | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def reload(self) -> None:
+        """Reload the config file (SIGHUP), counting the outcome for the metrics."""
+        outcome = "success" if self.config.reload() else "rejected"
+        RECORDER.count("multistore_config_reloads_total", (outcome,))
 
     async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        if self.shared_metrics is not None:
+            # The last counts of this process outlive it (counters never go down).
+            self.shared_metrics.publish(RECORDER.snapshot())
         await self.client.close()
+
+
+def _pool_gauges(client: HttpClient) -> Callable[[], list[tuple[str, Labels, float]]]:
+    def gauges() -> list[tuple[str, Labels, float]]:
+        found: list[tuple[str, Labels, float]] = []
+        for origin, open_count, idle in client.pool_usage():
+            found.append(("multistore_backend_connections", (origin, "in_use"), open_count - idle))
+            found.append(("multistore_backend_connections", (origin, "idle"), idle))
+        return found
+
+    return gauges
 
 
 async def assemble(settings: ServerSettings) -> Worker:
     """Build everything a worker needs; raises ``ValueError`` for a config it cannot serve."""
     # One pool of backend connections per worker process, shared by every bucket and STS.
-    client = HttpClient()
+    client = HttpClient(observer=RECORDER.observe_backend)
     try:
         provider = ReloadableProvider(lambda: load_static_config(settings))
         gateway = build_gateway(settings, client, provider)
     except BaseException:
         await client.close()
         raise
-    return Worker(gateway, provider, client)
+    RECORDER.gauge_sources.append(_pool_gauges(client))
+    worker = Worker(gateway, provider, client)
+    if settings.metrics_dir is not None:
+        worker.shared_metrics = SnapshotDirectory(settings.metrics_dir)
+        worker.background.append(asyncio.create_task(publish_periodically(worker.shared_metrics)))
+    return worker
 
 
 def create_server(worker: Worker, limits: ConnectionLimits | None = None) -> web.Server:

@@ -68,7 +68,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, worker.config.reload)
+    loop.add_signal_handler(signal.SIGHUP, worker.reload)
     logger.info("listening on %s://%s:%d", settings.scheme, settings.host, settings.port)
     if link is not None:
         link.attach(loop, on_status=READINESS.update, on_gone=_supervisor_gone(stop))

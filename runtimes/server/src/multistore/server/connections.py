@@ -24,6 +24,8 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from multistore.server.metrics import RECORDER, Labels
+
 logger = logging.getLogger("multistore.server")
 
 
@@ -34,16 +36,6 @@ class ConnectionLimits:
     body_timeout: float = 60.0
     max_connections: int = 1024
 
-
-@dataclass(slots=True)
-class ConnectionStats:
-    """Counters for the metrics endpoint (this worker only)."""
-
-    header_timeouts: int = 0
-    refused: int = 0
-
-
-STATS = ConnectionStats()
 
 _REFUSAL_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
@@ -72,7 +64,7 @@ class GuardedRequestHandler(RequestHandler):
         server = self._gateway_server
         if server.open_connections >= server.limits.max_connections:
             self._refused = True
-            STATS.refused += 1
+            RECORDER.count("multistore_connections_dropped_total", ("over_limit",))
             logger.debug("connection refused: this worker holds its maximum of connections")
             # uvloop's transports do not subclass asyncio.Transport; they have its methods.
             writable = cast(asyncio.Transport, transport)
@@ -118,7 +110,7 @@ class GuardedRequestHandler(RequestHandler):
         self._head_timer = None
         if self._request_in_progress or self._messages:
             return
-        STATS.header_timeouts += 1
+        RECORDER.count("multistore_connections_dropped_total", ("header_timeout",))
         peer = self.transport.get_extra_info("peername") if self.transport else None
         # DEBUG: under a slow-loris attack this fires for every connection.
         logger.debug("closing connection from %s: no complete request head in time", peer)
@@ -132,6 +124,10 @@ class GatewayServer(web.Server):
         super().__init__(*args, **kwargs)
         self.limits = limits
         self.open_connections = 0
+        RECORDER.gauge_sources.append(self._gauges)
+
+    def _gauges(self) -> list[tuple[str, Labels, float]]:
+        return [("multistore_client_connections", (), self.open_connections)]
 
     def __call__(self) -> RequestHandler:
         return GuardedRequestHandler(self, loop=self._loop, limits=self.limits, **self._kwargs)

@@ -26,6 +26,7 @@ from multistore.core.http import (
 )
 from multistore.core.middleware import CompletedRequest
 from multistore.server.access_log import AccessLog, AccessRecord
+from multistore.server.metrics import RECORDER
 
 logger = logging.getLogger("multistore.server")
 access_log = AccessLog()
@@ -131,6 +132,7 @@ async def handle(
     client_body = ClientBody(request, idle_timeout=body_timeout)
     outcome = Outcome()
     handled = Handled()
+    RECORDER.in_flight += 1
     try:
         body: RequestBody = client_body
         if _is_form_post(request):
@@ -163,9 +165,14 @@ async def handle(
         outcome.client_gone()
         raise
     finally:
+        RECORDER.in_flight -= 1
         record = AccessRecord.of(
             info, handled, outcome.status, outcome.error, client_body.bytes_read,
             outcome.bytes_out, time.perf_counter() - started,
+        )  # fmt: skip
+        RECORDER.observe_request(
+            record.op or "-", record.status, record.bucket or "", record.bytes_in,
+            record.bytes_out, record.duration,
         )  # fmt: skip
         if access_log.enabled:
             access_log.write(record)

@@ -33,6 +33,8 @@ class ServerSettings:
     body_timeout: float = 60.0
     max_connections: int = 1024
     """Per worker."""
+    metrics_dir: Path | None = None
+    """Set by the supervisor for its workers: where they share their metrics snapshots."""
 
     @property
     def scheme(self) -> str:

@@ -16,15 +16,19 @@ channel per worker, and spends its life in ``select``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 from multistore.server.settings import ServerSettings
@@ -78,6 +82,8 @@ class Supervisor:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> int:
+        metrics_dir = Path(tempfile.mkdtemp(prefix="multistore-metrics-"))
+        self._settings = dataclasses.replace(self._settings, metrics_dir=metrics_dir)
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)
@@ -96,6 +102,7 @@ class Supervisor:
             os.close(wake_write)
             for slot in self._slots:
                 self._close_channel(slot)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals.append(signum)
