@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from multistore.core.gateway import Handled
 from multistore.core.http import RequestInfo
+from multistore.server.logs import iso_time
 
 ACCESS_LOGGER = logging.getLogger("multistore.access")
 
@@ -122,7 +123,7 @@ class AccessLog:
         if self.json:
             line = json.dumps(
                 {
-                    "time": _iso_time(now),
+                    "time": iso_time(now),
                     "level": "INFO",
                     "logger": ACCESS_LOGGER.name,
                     "pid": self._pid,
@@ -134,9 +135,3 @@ class AccessLog:
             line = self._line_prefix(now) + record.text()
         self._stream.write(line + "\n")
         self._stream.flush()
-
-
-def _iso_time(now: float) -> str:
-    """UTC with milliseconds, the form log pipelines parse without configuration."""
-    millis = int(now * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{millis:03d}Z"

@@ -43,7 +43,10 @@ async def serve(
     from aiohttp import web
 
     from multistore.server.app import assemble, connection_limits, create_server
+    from multistore.server.handler import access_log
     from multistore.server.health import READINESS
+
+    access_log.json = settings.log_format == "json"
 
     try:
         worker = await assemble(settings)
@@ -94,22 +97,20 @@ def _supervisor_gone(stop: asyncio.Event) -> Callable[[], None]:
 def run_worker(
     settings: ServerSettings, *, reuse_port: bool = False, link: WorkerLink | None = None
 ) -> None:
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     with asyncio.Runner(loop_factory=_new_event_loop) as runner:
         runner.run(serve(settings, reuse_port=reuse_port, link=link))
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
+def _configure_logging(settings: ServerSettings) -> None:
+    from multistore.server.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(argv)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     if settings.config is None:
         logger.warning(
             "no --config given: serving the demo bucket %r from %s (anonymous read; "

@@ -33,6 +33,8 @@ class ServerSettings:
     body_timeout: float = 60.0
     max_connections: int = 1024
     """Per worker."""
+    log_format: str = "text"
+    """``text`` or ``json`` (one object per line), for the access and application logs."""
     metrics_dir: Path | None = None
     """Set by the supervisor for its workers: where they share their metrics snapshots."""
 
@@ -103,6 +105,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--shutdown-timeout", type=float, default=float(default("SHUTDOWN_TIMEOUT", "30") or 30)
     )
     _add_connection_flags(parser, default)
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default("LOG_FORMAT", "text"),
+        help="text lines (the default) or one JSON object per line",
+    )
     return parser
 
 
@@ -157,6 +165,8 @@ def load_settings(
     if isinstance(max_size, str):
         max_size = parse_size(max_size)
     workers = pick(args.workers, "workers") or os.cpu_count() or 1
+    if args.log_format not in ("text", "json"):  # from MULTISTORE_LOG_FORMAT: not checked
+        parser.error(f"--log-format must be text or json, got {args.log_format!r}")
     return ServerSettings(
         config=Path(args.config) if args.config else None,
         host=host,
@@ -175,6 +185,7 @@ def load_settings(
         keepalive_timeout=float(args.keepalive_timeout),
         body_timeout=float(args.body_timeout),
         max_connections=int(args.max_connections),
+        log_format=args.log_format,
     )
 
 
