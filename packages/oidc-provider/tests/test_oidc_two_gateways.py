@@ -285,7 +285,7 @@ def test_other_sts_errors_are_502_naming_only_the_code(gateway_a: GatewayProcess
 
 def test_sts_unreachable_is_503(gateway_a: GatewayProcess) -> None:
     status, code, message = error_of(
-        lambda: client_of(gateway_a).put_object(Bucket="sts-down", Key="x", Body=b"1")
+        lambda: client_of(gateway_a).get_object(Bucket="sts-down", Key="x")
     )
     assert (status, code) == (503, "ServiceUnavailable")
     assert "127.0.0.1" not in message
