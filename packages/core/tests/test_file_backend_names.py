@@ -18,9 +18,7 @@ TRICKY = [
 def random_segments(count: int) -> list[str]:
     rng = random.Random(8)
     alphabet = [".", "%", "a", "Z", "0", "\x00", "\x01", "\x1f", "\x7f", "é", " ", "2", "5"]
-    return [
-        "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 6))) for _ in range(count)
-    ]
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 6))) for _ in range(count)]
 
 
 @pytest.mark.parametrize("at_root", [True, False])
