@@ -25,7 +25,7 @@ async def delete_objects(ctx: DispatchContext, backends: BackendPool) -> Gateway
     entries: list[DeleteResultEntry | None] = []
     allowed: list[tuple[int, str]] = []
     for index, key in enumerate(request.keys):
-        # Keys in the body are exempt from key validation so legacy odd keys can be removed.
+        # Every key S3 accepts is accepted here as on DeleteObject (s3/keys.py).
         if is_authorized(ctx.identity, bucket, Action.DELETE_OBJECT, key):
             allowed.append((index, key))
             entries.append(None)
