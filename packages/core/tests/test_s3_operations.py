@@ -15,7 +15,7 @@ from multistore.core.errors import (
     KeyTooLongError,
     NotImplementedOperation,
 )
-from multistore.core.http import RequestInfo
+from multistore.core.http import RequestInfo, decode_query
 from multistore.core.s3.operations import Op, parse_copy_source, parse_s3_request
 
 
@@ -165,3 +165,10 @@ def test_virtual_hosted_style() -> None:
 def test_versioned_get_needs_the_version_action() -> None:
     assert parse_s3_request(req("GET", "/b/k?versionId=v")).action is Action.GET_OBJECT_VERSION
     assert parse_s3_request(req("GET", "/b/k")).action is Action.GET_OBJECT
+
+
+@pytest.mark.parametrize("raw", ["prefix=%FF", "a=%C0%AF", "%ED%A0%80=1"])
+def test_query_with_invalid_utf8_is_invalid_uri(raw: str) -> None:
+    with pytest.raises(InvalidURI):
+        decode_query(raw)
+    assert decode_query("prefix=%C3%A9&x")["prefix"] == "é"

@@ -204,7 +204,10 @@ def render_list_result(
     present = _url_encode if query.encoding_type == "url" else escape_text
     xml = XmlWriter("ListBucketResult")
     xml.element("Name", bucket_name)
-    xml.raw(f"<Prefix>{present(rewrite_key(query.prefix, rewrite))}</Prefix>")
+    # V1's Prefix is never encoded: S3 echoes it as sent, and botocore (which asks every
+    # V1 listing for encoding-type=url) decodes every V1 field but this one.
+    present_prefix = present if query.version == 2 else escape_text
+    xml.raw(f"<Prefix>{present_prefix(rewrite_key(query.prefix, rewrite))}</Prefix>")
     if query.version == 2:
         if query.start_after is not None:
             xml.raw(f"<StartAfter>{present(query.start_after)}</StartAfter>")

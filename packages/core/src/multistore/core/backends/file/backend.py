@@ -108,6 +108,10 @@ from multistore.core.errors import (
 )
 from multistore.core.http import RequestBody, Response, StreamingResponse
 from multistore.core.s3.conditions import (
+    DeleteConditions,
+    ObjectState,
+    delete_conditions,
+    evaluate_delete_conditions,
     evaluate_read_conditions,
     evaluate_write_conditions,
     has_write_conditions,
@@ -274,11 +278,26 @@ class FileBackend:
 
     async def delete_object(self, request: ObjectRequest) -> Response:
         segments = self._existing_segments(request.key)
+        conditions = delete_conditions(request.headers)
         if segments is not None and self._writer.existing_info(segments, request.key) is not None:
-            await self._writer.run_locked(request.key, lambda: self._delete(segments, request.key))
+            found = segments
+            await self._writer.run_locked(
+                request.key, lambda: self._delete(found, request.key, conditions)
+            )
+        else:
+            evaluate_delete_conditions(conditions, existing=None)  # If-Match: 404
         return Response(204)
 
-    def _delete(self, segments: list[str], key: str) -> None:
+    def _delete(self, segments: list[str], key: str, conditions: DeleteConditions) -> None:
+        if conditions.present:
+            # Under the key's lock, so the object checked is the object deleted.
+            info = self._writer.existing_info(segments, key)
+            existing = None
+            if info is not None:
+                stored = StoredObject(info, self._state.read_metadata(key, info))
+                existing = ObjectState(stored.etag, modification_time(info), info.st_size)
+            if not evaluate_delete_conditions(conditions, existing=existing):
+                return
         root_fd = self._root_fd_checked()
         try:
             parent = open_directory(root_fd, segments[:-1], create=False)
