@@ -150,6 +150,9 @@ def create_server(worker: Worker, *, in_flight: InFlight | None = None) -> web.S
         in_flight.wrap(handler) if in_flight is not None else handler,
         handler_cancellation=True,
         access_log=None,  # the gateway writes its own structured access line
+        # Request bodies are object bytes: a PUT with ``Content-Encoding: gzip`` is stored
+        # compressed, exactly as sent and as its signed x-amz-content-sha256 promises.
+        auto_decompress=False,
         max_field_size=16 << 10,
     )
 

@@ -24,6 +24,7 @@ from multidict import MultiMapping
 
 from multistore.core.auth.canonical import (
     ALGORITHM,
+    EMPTY_SHA256,
     SCOPE_TERMINATOR,
     STREAMING_PAYLOAD_SENTINELS,
     UNSIGNED_PAYLOAD,
@@ -386,12 +387,17 @@ def _header_amz_date(headers: MultiMapping[str]) -> str:
 def _header_payload_hash(request: RequestInfo) -> str:
     declared = request.headers.get("x-amz-content-sha256")
     if declared is None:
-        # S3 clients always send the header. Generic SigV4 signers (e.g. botocore for
-        # sts:GetCallerIdentity) sign the body's hash instead; the runtime hands form bodies
-        # over up front, so that case can be honoured too.
+        # S3 requires the header with SigV4 and S3 clients always send it. Generic SigV4
+        # signers (curl --aws-sigv4, botocore's SigV4Auth for sts:GetCallerIdentity) leave it
+        # out and sign the body's SHA-256 instead. That hash can be checked only for a body
+        # known before any byte is read: no body at all, or a form body the runtime read up
+        # front. Any other body gets S3's answer, naming the header, rather than a
+        # SignatureDoesNotMatch that would send the caller hunting in the wrong place.
         if request.form_body is not None:
             return hashlib.sha256(request.form_body).hexdigest()
-        return UNSIGNED_PAYLOAD
+        if _has_no_body(request):
+            return EMPTY_SHA256
+        raise InvalidRequest("Missing required header for this request: x-amz-content-sha256")
     if not (
         declared == UNSIGNED_PAYLOAD
         or declared in STREAMING_PAYLOAD_SENTINELS
@@ -402,6 +408,11 @@ def _header_payload_hash(request: RequestInfo) -> str:
             "or a hex SHA-256 digest"
         )
     return declared
+
+
+def _has_no_body(request: RequestInfo) -> bool:
+    headers = request.headers
+    return "Transfer-Encoding" not in headers and headers.get("Content-Length", "0") == "0"
 
 
 def _parse_seconds(text: str) -> int | None:

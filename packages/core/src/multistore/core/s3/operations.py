@@ -121,7 +121,8 @@ def split_bucket_and_key(
         host = request.header("host").split(":", 1)[0].lower()
         suffix = "." + virtual_host_domain.lower()
         if host.endswith(suffix):
-            return host[: -len(suffix)], path.lstrip("/"), True
+            # Exactly one "/" separates host and key: a key may itself start with "/".
+            return host[: -len(suffix)], path.removeprefix("/"), True
     trimmed = path.lstrip("/")
     bucket, _, key = trimmed.partition("/")
     return bucket, key, False

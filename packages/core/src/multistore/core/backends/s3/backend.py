@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import unquote_plus, urlsplit
 
 import xmltodict
@@ -60,6 +61,11 @@ from multistore.core.http import (
     StreamingResponse,
     TransportError,
     TransportResponse,
+)
+from multistore.core.s3.conditions import (
+    ObjectState,
+    delete_conditions,
+    evaluate_delete_conditions,
 )
 from multistore.core.s3.keys import encode_wire_path, strip_backend_prefix
 from multistore.core.s3.ranges import RangeNotSatisfiable, is_usable_range, unsatisfied_size
@@ -283,9 +289,12 @@ class S3Backend(S3WritePaths):
         if response.status == 416 and requested_range is not None:
             await self._unsatisfiable(response, request, query, requested_range)
         if response.status == 304:
-            streaming = self._streaming(response, head=True)
-            await streaming.close()
-            raise NotModified()
+            # Caches revalidate with the validators a 304 repeats; keep what S3 sent with it
+            # (ETag, Last-Modified, Cache-Control, Expires, version id), not the body's type.
+            kept = filter_response_headers(response.headers)
+            kept.popall("content-type", None)
+            await response.release()
+            raise NotModified(headers=kept)
         await self.raise_for_status(response, request.key)
         return self._streaming(response, head=method == "HEAD")
 
@@ -345,13 +354,51 @@ class S3Backend(S3WritePaths):
 
     async def delete_object(self, request: ObjectRequest) -> Response:
         query = [("versionId", request.version_id)] if request.version_id else []
+        conditions = delete_conditions(request.headers)
+        headers: dict[str, str] = {}
+        if conditions.present:
+            # S3 general-purpose buckets honour only If-Match on a delete (moto neither
+            # x-amz-if-match-last-modified-time nor -size), so the gateway checks every
+            # condition against a HEAD itself, then pins the DELETE to the object it saw with
+            # If-Match: a store that supports conditional deletes refuses with 412 if the
+            # object changed in between.
+            existing = await self._object_state(request.key, query)
+            if not evaluate_delete_conditions(conditions, existing=existing):
+                return Response(204)
+            assert existing is not None
+            headers["if-match"] = existing.etag
         response = await self.send(
-            "DELETE", self.object_path(request.key), query=query, payload_hash=EMPTY_SHA256
+            "DELETE",
+            self.object_path(request.key),
+            query=query,
+            headers=headers,
+            payload_hash=EMPTY_SHA256,
         )
         await self.raise_for_status(response, request.key)
         out = filter_response_headers(response.headers)
         await response.release()
         return Response(204, out)
+
+    async def _object_state(self, key: str, query: list[tuple[str, str]]) -> ObjectState | None:
+        """ETag, Last-Modified and size of ``key`` from a HEAD; ``None`` if there is none."""
+        response = await self.send(
+            "HEAD", self.object_path(key), query=query, payload_hash=EMPTY_SHA256
+        )
+        if response.status == 404:
+            await response.release()
+            return None
+        await self.raise_for_status(response, key)
+        headers = response.headers
+        await response.release()
+        etag = headers.get("ETag")
+        length = headers.get("Content-Length", "")
+        try:
+            last_modified = parsedate_to_datetime(headers.get("Last-Modified", ""))
+        except (TypeError, ValueError, IndexError):
+            last_modified = None
+        if not etag or not length.isdigit() or last_modified is None:
+            raise BadGateway("backend answered HEAD without ETag, Content-Length or Last-Modified")
+        return ObjectState(etag, last_modified, int(length))
 
     # --- listing ---------------------------------------------------------------------------
 
