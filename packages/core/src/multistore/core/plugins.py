@@ -14,6 +14,7 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol
 
+from multistore.core.mapping import RequestMapperFactory
 from multistore.core.registry import CredentialRegistry
 from multistore.core.router import Router
 
@@ -21,6 +22,7 @@ ROUTER_EXTENSIONS = "multistore.router_extensions"
 BACKENDS = "multistore.backends"
 MIDDLEWARE = "multistore.middleware"
 CONFIG_PROVIDERS = "multistore.config_providers"
+REQUEST_MAPPERS = "multistore.request_mappers"
 
 logger = logging.getLogger("multistore.core.plugins")
 
@@ -102,3 +104,23 @@ def backend_factories() -> dict[str, Any]:
         if factory is not None:
             factories[ep.name] = factory
     return factories
+
+
+class PluginNotInstalled(ValueError):
+    """A plugin the configuration asks for is not installed: a startup error, not a 404 later."""
+
+
+def request_mapper_factory(name: str, *, distribution: str) -> RequestMapperFactory:
+    """The ``multistore.request_mappers`` entry point called ``name``.
+
+    Only called when the configuration enables that mapper, so a missing plugin names the
+    distribution to install.
+    """
+    for ep in discover(REQUEST_MAPPERS):
+        if ep.name == name:
+            factory = load_entry_point(ep)
+            if factory is not None:
+                return factory  # type: ignore[no-any-return]
+    raise PluginNotInstalled(
+        f"{name} is enabled but not installed: install {distribution} next to the runtime"
+    )

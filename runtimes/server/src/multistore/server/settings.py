@@ -28,6 +28,8 @@ class ServerSettings:
     debug_errors: bool = False
     cors_origins: tuple[str, ...] = ()
     """The config's ``[server] cors_origins``: for buckets that set none of their own."""
+    path_mapping: bool = False
+    """``--path-mapping``: hierarchical addresses even without a ``[path_mapping]`` table."""
 
     @property
     def scheme(self) -> str:
@@ -93,6 +95,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="directory of the demo bucket when no --config is given",
     )
     parser.add_argument(
+        "--path-mapping",
+        action="store_true",
+        default=default("PATH_MAPPING", "") in ("1", "true"),
+        help="serve /{account}/{product}/{key} over buckets named account--product "
+        "(needs multistore-path-mapping; options in the config's [path_mapping] table)",
+    )
+    parser.add_argument(
         "--shutdown-timeout", type=float, default=float(default("SHUTDOWN_TIMEOUT", "30") or 30)
     )
     return parser
@@ -132,6 +141,7 @@ def load_settings(
         shutdown_timeout=args.shutdown_timeout,
         debug_errors=env.get("MULTISTORE_DEBUG_ERRORS", "") == "1",
         cors_origins=tuple(getattr(table, "cors_origins", None) or ()),
+        path_mapping=args.path_mapping,
     )
 
 
