@@ -33,14 +33,16 @@ _TOKEN_TAG = "pm1."
 
 
 def encode_token(last_key: str) -> str:
-    return _TOKEN_TAG + base64.urlsafe_b64encode(last_key.encode()).decode()
+    # Unpadded URL-safe base64: nothing in it needs escaping in a query string.
+    return _TOKEN_TAG + base64.urlsafe_b64encode(last_key.encode()).decode().rstrip("=")
 
 
 def decode_token(token: str) -> str:
     if not token.startswith(_TOKEN_TAG):
         raise InvalidArgument("The continuation token provided is incorrect")
     try:
-        return base64.urlsafe_b64decode(token[len(_TOKEN_TAG) :].encode()).decode()
+        data = token[len(_TOKEN_TAG) :]
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidArgument("The continuation token provided is incorrect") from exc
 
