@@ -74,8 +74,13 @@ def mapped_config(moto: MotoS3, roots: dict[str, Path], **sections: Any) -> dict
             _credential(
                 WEATHER_2024,
                 "weather-2024-reader",
-                [{"bucket": "acme--weather", "prefixes": ["2024/"],
-                  "actions": ["get_object", "list_bucket"]}],
+                [
+                    {
+                        "bucket": "acme--weather",
+                        "prefixes": ["2024/"],
+                        "actions": ["get_object", "list_bucket"],
+                    }
+                ],
             ),  # fmt: skip
         ],
         **sections,

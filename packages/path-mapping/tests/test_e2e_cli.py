@@ -78,7 +78,10 @@ def test_aws_cli_at_account_product_and_sub_prefix_level(
     aws(gateway, "s3", "sync", "s3://tree/b/", str(tmp_path / "b"), cwd=tmp_path)
     assert read_tree(tmp_path / "b") == {k[2:]: v for k, v in TREE.items() if k.startswith("b/")}
     aws(gateway, "s3", "sync", "s3://tree/a/sub/", str(tmp_path / "sub"), cwd=tmp_path)
-    assert read_tree(tmp_path / "sub") == {"y.txt": TREE["a/sub/y.txt"], "deeper/100%.txt": b"percent"}
+    assert read_tree(tmp_path / "sub") == {
+        "y.txt": TREE["a/sub/y.txt"],
+        "deeper/100%.txt": b"percent",
+    }
 
     # A second sync has nothing to do.
     again = aws(gateway, "s3", "sync", str(source), "s3://tree/", cwd=tmp_path)
@@ -102,7 +105,15 @@ def test_aws_cli_with_a_key_scoped_to_one_product(
     gateway: GatewayProcess, stores: Stores, tmp_path: Path
 ) -> None:
     (tmp_path / "f.txt").write_bytes(b"scoped")
-    aws(gateway, "s3", "cp", "f.txt", "s3://acme/climate/cli-scoped/f.txt", cwd=tmp_path, key=CLIMATE)
+    aws(
+        gateway,
+        "s3",
+        "cp",
+        "f.txt",
+        "s3://acme/climate/cli-scoped/f.txt",
+        cwd=tmp_path,
+        key=CLIMATE,
+    )
     assert stores.read("acme--climate", "cli-scoped/f.txt") == b"scoped"
     listing = aws(gateway, "s3", "ls", "s3://acme/", cwd=tmp_path, key=CLIMATE)
     assert listed_names(listing) == ["climate/"]
@@ -139,7 +150,9 @@ def test_batch_delete_splits_keys_by_product(
     climate = gateway.client(*CLIMATE)
     scoped = climate.delete_objects(
         Bucket="acme",
-        Delete={"Objects": [{"Key": "climate/batch/mine.txt"}, {"Key": "weather/batch/theirs.txt"}]},
+        Delete={
+            "Objects": [{"Key": "climate/batch/mine.txt"}, {"Key": "weather/batch/theirs.txt"}]
+        },
     )
     assert [d["Key"] for d in scoped["Deleted"]] == ["climate/batch/mine.txt"]
     assert [(e["Key"], e["Code"]) for e in scoped["Errors"]] == [

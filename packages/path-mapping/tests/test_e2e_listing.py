@@ -90,7 +90,9 @@ def test_product_listing_with_a_delimiter_pages_through_keys_and_folders(
 def test_sub_prefix_listing_is_rewritten_and_paginated(pages: Any, operation: str) -> None:
     flat = walk(pages, operation, Prefix="x/dir/", PaginationConfig={"PageSize": 1})
     assert keys_of(flat) == ["x/dir/1.txt", "x/dir/2.txt", "x/dir/sub/3.txt"]
-    nested = walk(pages, operation, Prefix="x/dir/", Delimiter="/", PaginationConfig={"PageSize": 1})
+    nested = walk(
+        pages, operation, Prefix="x/dir/", Delimiter="/", PaginationConfig={"PageSize": 1}
+    )
     assert keys_of(nested) == ["x/dir/1.txt", "x/dir/2.txt"]
     assert prefixes_of(nested) == ["x/dir/sub/"]
     if operation == "list_objects":

@@ -114,9 +114,9 @@ def test_multipart_upload_answers_in_the_hierarchical_form(
     upload_id = created["UploadId"]
     first, second = os.urandom(5 << 20), os.urandom(1000)
     etags = [
-        full.upload_part(
-            Bucket="acme", Key=key, UploadId=upload_id, PartNumber=n, Body=data
-        )["ETag"]
+        full.upload_part(Bucket="acme", Key=key, UploadId=upload_id, PartNumber=n, Body=data)[
+            "ETag"
+        ]
         for n, data in ((1, first), (2, second))
     ]
     parts = full.list_parts(Bucket="acme", Key=key, UploadId=upload_id)

@@ -42,7 +42,8 @@ def decode_token(token: str) -> str:
         raise InvalidArgument("The continuation token provided is incorrect")
     try:
         data = token[len(_TOKEN_TAG) :]
-        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+        padded = (data + "=" * (-len(data) % 4)).encode()
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidArgument("The continuation token provided is incorrect") from exc
 
