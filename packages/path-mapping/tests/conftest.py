@@ -37,6 +37,11 @@ WEATHER_2024 = ("AKIAPMWEATHER2024000", "path-mapping-weather-secret")
 S3_PRODUCTS = {"acme--climate": "pm-climate", "tree--a": "pm-tree-a", "pages--x": "pm-pages-x"}
 FILE_PRODUCTS = ("acme--weather", "tree--b", "pages--y", "other--stuff", "public")
 
+WEATHER_2024_SCOPE = {
+    "bucket": "acme--weather",
+    "prefixes": ["2024/"],
+    "actions": ["get_object", "list_bucket"],
+}
 PATH_MAPPING = {"bucket_segments": 2, "bucket_separator": "--", "display_bucket_segments": 1}
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import urllib3
@@ -128,7 +128,9 @@ def test_multipart_upload_answers_in_the_hierarchical_form(
         Bucket="acme",
         Key=key,
         UploadId=upload_id,
-        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags)]},
+        MultipartUpload={
+            "Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags, strict=True)]
+        },
     )
     assert (done["Bucket"], done["Key"]) == ("acme", key)
     assert done["Location"].endswith(f"/acme/{key}")

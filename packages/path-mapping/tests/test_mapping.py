@@ -208,5 +208,5 @@ def test_options_from_a_config_table() -> None:
     assert mapping_from_options(
         {"bucket_segments": 3, "bucket_separator": "__", "display_bucket_segments": 2}
     ) == PathMapping(3, "__", 2)
-    with pytest.raises(ValueError, match="unknown key 'segments'.*must be an integer"):
+    with pytest.raises(ValueError, match=r"unknown key 'segments'.*must be an integer"):
         mapping_from_options({"segments": 2, "bucket_segments": "2"})
