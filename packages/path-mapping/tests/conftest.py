@@ -76,17 +76,7 @@ def mapped_config(moto: MotoS3, roots: dict[str, Path], **sections: Any) -> dict
                 "climate-team",
                 [{"bucket": "acme--climate", "prefixes": [], "actions": ALL_ACTIONS}],
             ),
-            _credential(
-                WEATHER_2024,
-                "weather-2024-reader",
-                [
-                    {
-                        "bucket": "acme--weather",
-                        "prefixes": ["2024/"],
-                        "actions": ["get_object", "list_bucket"],
-                    }
-                ],
-            ),  # fmt: skip
+            _credential(WEATHER_2024, "weather-2024-reader", [WEATHER_2024_SCOPE]),
         ],
         **sections,
     }
