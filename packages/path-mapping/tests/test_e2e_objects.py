@@ -225,6 +225,22 @@ def test_unknown_accounts_and_products_follow_the_usual_403_404_rules(
         assert status_of(refused.value) == expected
 
 
+def test_a_product_read_as_an_object_is_no_such_key(full: Any) -> None:
+    # rclone and s3fs HEAD a path before treating it as a folder.
+    for call in (
+        lambda: full.head_object(Bucket="acme", Key="climate"),
+        lambda: full.get_object(Bucket="acme", Key="weather"),
+    ):
+        with pytest.raises(ClientError) as missing:
+            call()
+        assert status_of(missing.value) == 404
+    with pytest.raises(ClientError) as refused:
+        full.put_object(Bucket="acme", Key="climate", Body=b"x")
+    assert refused.value.response["Error"]["Code"] == "InvalidRequest"
+    listed = full.list_objects_v2(Bucket="acme", Prefix="climate", Delimiter="/")
+    assert listed["CommonPrefixes"] == [{"Prefix": "climate/"}]
+
+
 def test_a_flat_bucket_keeps_its_ordinary_address(full: Any, stores: Stores, unique: str) -> None:
     full.put_object(Bucket="public", Key=f"{unique}deep/file.txt", Body=b"flat")
     assert stores.read("public", f"{unique}deep/file.txt") == b"flat"

@@ -106,6 +106,15 @@ def test_rewrite_nested() -> None:
 def test_rewrite_bucket_only_keeps_a_list_query() -> None:
     rewritten = DEFAULT.rewrite_request("/acme/climate", "list-type=2&prefix=2024%2F")
     assert (rewritten.path, rewritten.query) == ("/acme--climate", "list-type=2&prefix=2024%2F")
+    for query in ("uploads", "delete", "location", "max-keys=5", "prefix="):
+        assert DEFAULT.rewrite_request("/acme/climate/", query).path == "/acme--climate"
+
+
+@pytest.mark.parametrize("query", ["", "versionId=1", "partNumber=1", "x-id=GetObject"])
+def test_a_bare_product_path_is_an_object_of_the_account(query: str) -> None:
+    # HEAD /acme/climate is how rclone and s3fs ask "is this a file?": not a HeadBucket.
+    for path in ("/acme/climate", "/acme/climate/"):
+        assert DEFAULT.rewrite_request(path, query).path == path
 
 
 @pytest.mark.parametrize(

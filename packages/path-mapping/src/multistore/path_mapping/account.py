@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 
 from multistore.core.auth.authorize import can_use_bucket
 from multistore.core.backends.base import UploadsPage
-from multistore.core.errors import InvalidRequest, NotImplementedOperation, S3Error
+from multistore.core.errors import InvalidRequest, NoSuchKey, NotImplementedOperation, S3Error
 from multistore.core.http import BytesBody, GatewayResponse, Response
 from multistore.core.mapping import SubRequests
 from multistore.core.middleware import DispatchContext
@@ -113,6 +113,10 @@ class AccountHandlers:
                     client_key=str,
                 )
             )
+        if op in (Op.GET_OBJECT, Op.HEAD_OBJECT):
+            # ``/acme/climate`` read as an object: rclone and s3fs probe paths this way
+            # before treating them as folders, so the answer must be "no such key".
+            raise NoSuchKey(resource=f"/{account.name}/{operation.key}")
         if operation.is_object_operation:
             raise InvalidRequest(
                 f"objects live inside a product: address them as /{account.name}/<product>/<key>"

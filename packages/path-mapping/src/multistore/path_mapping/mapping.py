@@ -11,6 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, unquote_plus
 
+# Parameters that make a request on ``/acme/climate`` a bucket-level one (upstream's way of
+# addressing a product as a bucket). Without one, ``/acme/climate`` is what every S3 client
+# means by it: the object ``climate`` in bucket ``acme``.
+BUCKET_LEVEL_PARAMS = frozenset(
+    {
+        "list-type", "prefix", "delimiter", "marker", "max-keys", "continuation-token",
+        "start-after", "encoding-type", "fetch-owner", "uploads", "key-marker",
+        "upload-id-marker", "max-uploads", "delete", "location",
+    }
+)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class MappedPath:
@@ -122,12 +133,13 @@ class PathMapping:
     def rewrite_request(self, path: str, query: str) -> RewrittenRequest:
         """The path/query to route on; the signing pair is always what the client sent.
 
-        A whole bucket in the path is folded (``/acme/climate/k`` → ``/acme--climate/k``);
-        a listing of a partial path with a ``prefix`` that completes a bucket is prefix-routed
-        (V1, V2 and ListMultipartUploads alike). Anything else is left as it is.
+        A whole bucket in the path is folded (``/acme/climate/k`` → ``/acme--climate/k``;
+        ``/acme/climate`` only with a bucket-level query such as ``?list-type=2``); a listing
+        of a partial path with a ``prefix`` that completes a bucket is prefix-routed (V1, V2
+        and ListMultipartUploads alike). Anything else is left as it is.
         """
         mapped = self.parse(path)
-        if mapped is not None:
+        if mapped is not None and (mapped.key is not None or has_bucket_params(query)):
             routed = f"/{mapped.bucket}" if mapped.key is None else f"/{mapped.bucket}/{mapped.key}"
             return RewrittenRequest(routed, query, path, query)
         prefix = query_param(query, "prefix")
@@ -163,6 +175,12 @@ class PathMapping:
 
 def _pairs(query: str) -> list[str]:
     return [piece for piece in query.split("&") if piece] if query else []
+
+
+def has_bucket_params(query: str) -> bool:
+    return any(
+        unquote_plus(piece.partition("=")[0]) in BUCKET_LEVEL_PARAMS for piece in _pairs(query)
+    )
 
 
 def query_param(query: str, name: str) -> str | None:
