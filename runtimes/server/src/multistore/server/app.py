@@ -18,8 +18,8 @@ from multistore.core.mapping import AddressMapping
 from multistore.core.plugins import (
     ExtensionContext,
     backend_factories,
+    configured_request_mapper,
     install_router_extensions,
-    request_mapper_factory,
 )
 from multistore.core.router import Router
 from multistore.server.demo import demo_config
@@ -106,15 +106,15 @@ def path_mapping(
 
     Its options are read once at startup; a reload changes buckets, not the mapping.
     """
-    table = provider.current.config.extra_sections.get("path_mapping")
-    options = dict(table or {})
-    enabled = options.pop("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ValueError(f"[path_mapping] enabled must be true or false, got {enabled!r}")
-    if not settings.path_mapping and not (table is not None and enabled):
+    mapping = configured_request_mapper(
+        "path_mapping",
+        provider.current.config.extra_sections.get("path_mapping"),
+        provider,
+        forced=settings.path_mapping,
+        distribution="multistore-path-mapping",
+    )
+    if mapping is None:
         return None
-    factory = request_mapper_factory("path_mapping", distribution="multistore-path-mapping")
-    mapping = factory(options, provider)
     if announce:
         logger.info("path mapping on: %r", mapping)
     return mapping
