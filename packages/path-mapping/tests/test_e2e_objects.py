@@ -124,6 +124,9 @@ def test_multipart_upload_answers_in_the_hierarchical_form(
     assert [p["PartNumber"] for p in parts["Parts"]] == [1, 2]
     uploads = full.list_multipart_uploads(Bucket="acme", Prefix=f"{product}/{unique}")
     assert [u["Key"] for u in uploads["Uploads"]] == [key]
+    assert uploads["Bucket"] == "acme"
+    # Uploads live in products: the account itself has none to show.
+    assert "Uploads" not in full.list_multipart_uploads(Bucket="acme")
     done = full.complete_multipart_upload(
         Bucket="acme",
         Key=key,
@@ -204,6 +207,13 @@ def test_a_prefix_scoped_key_is_authorized_below_the_product(
     with pytest.raises(ClientError) as refused:
         reader.get_object(Bucket="acme", Key=f"weather/{unique}2023.csv")
     assert status_of(refused.value) == 403
+
+
+def test_the_account_answers_like_a_bucket(full: Any) -> None:
+    assert full.head_bucket(Bucket="acme")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert full.get_bucket_location(Bucket="acme")["LocationConstraint"] is None  # us-east-1
+    # rclone creates the bucket before uploading; the account exists by configuration.
+    assert full.create_bucket(Bucket="acme")["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
 def test_unknown_accounts_and_products_follow_the_usual_403_404_rules(
