@@ -14,7 +14,13 @@ from multistore.core.backends.base import BackendServices
 from multistore.core.backends.pool import BackendPool
 from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import HttpTransport
-from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
+from multistore.core.mapping import AddressMapping
+from multistore.core.plugins import (
+    ExtensionContext,
+    backend_factories,
+    configured_request_mapper,
+    install_router_extensions,
+)
 from multistore.core.router import Router
 from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
@@ -77,8 +83,10 @@ def build_gateway(
     # same rule.
     provider.validators.append(lambda config: check_backends(config, backends))
     provider.validate_current()
+    mapping = path_mapping(settings, provider, announce=announce)
     return ProxyGateway(
-        buckets=provider,
+        buckets=mapping.buckets if mapping is not None else provider,
+        mapper=mapping,
         credentials=credentials,
         backends=backends,
         router=router,
@@ -90,6 +98,27 @@ def build_gateway(
             cors_origins=settings.cors_origins,
         ),
     )
+
+
+def path_mapping(
+    settings: ServerSettings, provider: ReloadableProvider, *, announce: bool = True
+) -> AddressMapping | None:
+    """Path mapping, when ``--path-mapping`` or a ``[path_mapping]`` table turns it on.
+
+    Its options are read once at startup; a reload changes buckets, not the mapping.
+    """
+    mapping = configured_request_mapper(
+        "path_mapping",
+        provider.current.config.extra_sections.get("path_mapping"),
+        provider,
+        forced=settings.path_mapping,
+        distribution="multistore-path-mapping",
+    )
+    if mapping is None:
+        return None
+    if announce:
+        logger.info("path mapping on: %r", mapping)
+    return mapping
 
 
 def check_backends(config: StaticConfig, backends: BackendPool) -> None:
