@@ -19,6 +19,7 @@ from multistore.core.plugins import (
     ExtensionContext,
     backend_factories,
     configured_request_mapper,
+    install_backend_credentials,
     install_router_extensions,
 )
 from multistore.core.router import Router
@@ -77,7 +78,15 @@ def build_gateway(
             ", ".join(report.installed) or "none",
             ", ".join(report.declined) or "none",
         )
-    backends = BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
+    credential_sources, sources_report = install_backend_credentials(context)
+    if announce and (sources_report.installed or sources_report.declined):
+        logger.info(
+            "backend credential sources installed: %s; declined: %s",
+            ", ".join(sources_report.installed) or "none",
+            ", ".join(sources_report.declined) or "none",
+        )
+    services = BackendServices(transport, USER_AGENT, credential_sources)
+    backends = BackendPool(backend_factories(), services)
     # A bucket whose backend is not installed or cannot be built (missing file root, bad
     # endpoint) is a startup error, not a 500 at its first request; reloads are held to the
     # same rule.
