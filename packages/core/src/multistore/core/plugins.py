@@ -15,13 +15,15 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol
 
 from multistore.core.backends.credentials import BackendCredentialSource
-from multistore.core.registry import CredentialRegistry
+from multistore.core.mapping import AddressMapping, RequestMapperFactory
+from multistore.core.registry import BucketRegistry, CredentialRegistry
 from multistore.core.router import Router
 
 ROUTER_EXTENSIONS = "multistore.router_extensions"
 BACKENDS = "multistore.backends"
 MIDDLEWARE = "multistore.middleware"
 CONFIG_PROVIDERS = "multistore.config_providers"
+REQUEST_MAPPERS = "multistore.request_mappers"
 # Named by the ``auth_type`` bucket option they serve (e.g. ``oidc``).
 BACKEND_CREDENTIALS = "multistore.backend_credentials"
 
@@ -132,3 +134,47 @@ def backend_factories() -> dict[str, Any]:
         if factory is not None:
             factories[ep.name] = factory
     return factories
+
+
+class PluginNotInstalled(ValueError):
+    """A plugin the configuration asks for is not installed: a startup error, not a 404 later."""
+
+
+def request_mapper_factory(name: str, *, distribution: str) -> RequestMapperFactory:
+    """The ``multistore.request_mappers`` entry point called ``name``.
+
+    Only called when the configuration enables that mapper, so a missing plugin names the
+    distribution to install.
+    """
+    for ep in discover(REQUEST_MAPPERS):
+        if ep.name == name:
+            factory = load_entry_point(ep)
+            if factory is not None:
+                return factory  # type: ignore[no-any-return]
+    raise PluginNotInstalled(
+        f"{name} is enabled but not installed: install {distribution} next to the runtime"
+    )
+
+
+def configured_request_mapper(
+    name: str,
+    table: Mapping[str, object] | None,
+    buckets: BucketRegistry,
+    *,
+    forced: bool,
+    distribution: str,
+) -> AddressMapping | None:
+    """The request mapper a runtime should serve with, or ``None`` when it is not asked for.
+
+    It is on when the config has its table (``[path_mapping]``) without ``enabled = false``,
+    or when the runtime's flag ``forced`` it; the rest of the table goes to the plugin.
+    Every runtime enables mappers through this one function, so they cannot disagree.
+    """
+    options = dict(table or {})
+    enabled = options.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"[{name}] enabled must be true or false, got {enabled!r}")
+    if not forced and not (table is not None and enabled):
+        return None
+    factory = request_mapper_factory(name, distribution=distribution)
+    return factory(options, buckets)

@@ -71,6 +71,19 @@ class GatewayProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_log(self, needle: str, *, count: int = 1, timeout: float = 10.0) -> str:
+        """The log once ``needle`` is in it ``count`` times, or as it is at the timeout.
+
+        A request's access line is written after its response has gone out, so a test
+        that has its answer may still be a moment ahead of the line.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log()
+            if text.count(needle) >= count or time.monotonic() > deadline:
+                return text
+            time.sleep(0.02)
+
 
 def _wait_healthy(
     url: str, process: subprocess.Popen[bytes], ca: Path | None, timeout: float

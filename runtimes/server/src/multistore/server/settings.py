@@ -37,6 +37,8 @@ class ServerSettings:
     """``text`` or ``json`` (one object per line), for the access and application logs."""
     metrics_dir: Path | None = None
     """Set by the supervisor for its workers: where they share their metrics snapshots."""
+    path_mapping: bool = False
+    """``--path-mapping``: hierarchical addresses even without a ``[path_mapping]`` table."""
 
     @property
     def scheme(self) -> str:
@@ -100,6 +102,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--data-dir",
         default=default("DATA_DIR", "multistore-data"),
         help="directory of the demo bucket when no --config is given",
+    )
+    parser.add_argument(
+        "--path-mapping",
+        action="store_true",
+        default=default("PATH_MAPPING", "") in ("1", "true"),
+        help="serve /{account}/{product}/{key} over buckets named account--product "
+        "(needs multistore-path-mapping; options in the config's [path_mapping] table)",
     )
     parser.add_argument(
         "--shutdown-timeout", type=float, default=float(default("SHUTDOWN_TIMEOUT", "30") or 30)
@@ -186,6 +195,7 @@ def load_settings(
         body_timeout=float(args.body_timeout),
         max_connections=int(args.max_connections),
         log_format=args.log_format,
+        path_mapping=args.path_mapping,
     )
 
 
