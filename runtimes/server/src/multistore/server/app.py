@@ -20,6 +20,7 @@ from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
 from multistore.server.handler import handle
 from multistore.server.health import healthz, readyz
+from multistore.server.housekeeping import clean_periodically
 from multistore.server.http_client import HttpClient
 from multistore.server.metrics import RECORDER, Labels, SnapshotDirectory, publish_periodically
 from multistore.server.metrics_exposition import MetricsEndpoint
@@ -50,6 +51,7 @@ def build_gateway(
     *,
     env: Mapping[str, str] | None = None,
     announce: bool = True,
+    backends: BackendPool | None = None,
 ) -> ProxyGateway:
     env = os.environ if env is None else env
     credentials = CachedProvider(provider)
@@ -58,7 +60,7 @@ def build_gateway(
     router = Router()
     router.route("/.multistore/healthz", healthz)
     router.route("/.multistore/readyz", readyz)
-    shared = SnapshotDirectory(settings.metrics_dir) if settings.metrics_dir else None
+    shared = SnapshotDirectory(settings.shared_dir) if settings.shared_dir else None
     router.route("/.multistore/metrics", MetricsEndpoint(shared))
     context = ExtensionContext(
         settings=dict(env), credentials=credentials, services={"transport": transport}
@@ -70,7 +72,8 @@ def build_gateway(
             ", ".join(report.installed) or "none",
             ", ".join(report.declined) or "none",
         )
-    backends = BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
+    if backends is None:
+        backends = new_backend_pool(transport)
     # A bucket whose backend is not installed or cannot be built (missing file root, bad
     # endpoint) is a startup error, not a 500 at its first request; reloads are held to the
     # same rule.
@@ -89,6 +92,10 @@ def build_gateway(
             cors_origins=settings.cors_origins,
         ),
     )
+
+
+def new_backend_pool(transport: HttpTransport) -> BackendPool:
+    return BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
 
 
 def check_backends(config: StaticConfig, backends: BackendPool) -> None:
@@ -149,14 +156,20 @@ async def assemble(settings: ServerSettings) -> Worker:
     client = HttpClient(observer=RECORDER.observe_backend)
     try:
         provider = ReloadableProvider(lambda: load_static_config(settings))
-        gateway = build_gateway(settings, client, provider)
+        backends = new_backend_pool(client)
+        gateway = build_gateway(settings, client, provider, backends=backends)
     except BaseException:
         await client.close()
         raise
     RECORDER.gauge_sources.append(_pool_gauges(client))
     worker = Worker(gateway, provider, client)
-    if settings.metrics_dir is not None:
-        worker.shared_metrics = SnapshotDirectory(settings.metrics_dir)
+    if settings.stale_upload_age > 0:
+        cleanup = clean_periodically(
+            provider, backends, max_age=settings.stale_upload_age, shared_dir=settings.shared_dir
+        )
+        worker.background.append(asyncio.create_task(cleanup))
+    if settings.shared_dir is not None:
+        worker.shared_metrics = SnapshotDirectory(settings.shared_dir)
         worker.background.append(asyncio.create_task(publish_periodically(worker.shared_metrics)))
     return worker
 
