@@ -18,6 +18,7 @@ from multistore.core.plugins import ExtensionContext, backend_factories, install
 from multistore.core.router import Router
 from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
+from multistore.server.drain import InFlight
 from multistore.server.handler import handle
 from multistore.server.health import healthz, readyz
 from multistore.server.housekeeping import clean_periodically
@@ -174,7 +175,12 @@ async def assemble(settings: ServerSettings) -> Worker:
     return worker
 
 
-def create_server(worker: Worker, limits: ConnectionLimits | None = None) -> web.Server:
+def create_server(
+    worker: Worker,
+    limits: ConnectionLimits | None = None,
+    *,
+    in_flight: InFlight | None = None,
+) -> web.Server:
     """aiohttp's low-level server around the gateway.
 
     No ``Application``: there is one handler, so a URL dispatcher and middleware plumbing
@@ -190,10 +196,13 @@ def create_server(worker: Worker, limits: ConnectionLimits | None = None) -> web
         return await handle(request, gateway, body_timeout=body_timeout)
 
     return GatewayServer(
-        handler,
+        in_flight.wrap(handler) if in_flight is not None else handler,
         limits=limits,
         handler_cancellation=True,
         access_log=None,  # the gateway writes its own structured access line
+        # Request bodies are object bytes: a PUT with ``Content-Encoding: gzip`` is stored
+        # compressed, exactly as sent and as its signed x-amz-content-sha256 promises.
+        auto_decompress=False,
         max_field_size=16 << 10,
     )
 

@@ -17,6 +17,8 @@ from multistore.server.worker_link import WorkerLink
 # supervisor of several workers never loads it (docs/performance.md, Memory).
 
 logger = logging.getLogger("multistore.server")
+# Seconds aiohttp's cleanup may take after the drain, to finish writing the last responses.
+_FINAL_GRACE = 2.0
 
 
 def _ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
@@ -43,6 +45,7 @@ async def serve(
     from aiohttp import web
 
     from multistore.server.app import assemble, connection_limits, create_server
+    from multistore.server.drain import InFlight
     from multistore.server.handler import access_log
     from multistore.server.health import READINESS
 
@@ -53,9 +56,12 @@ async def serve(
     except ValueError as exc:  # ConfigError is a ValueError too
         logger.error("cannot start: %s", exc)
         raise SystemExit(2) from None
+    in_flight = InFlight()
+    # aiohttp's own shutdown only gets a short grace: by the time it runs, the drain below
+    # has already waited for in-flight requests (it cannot: it stops reading request bodies).
     runner = web.ServerRunner(
-        create_server(worker, connection_limits(settings)),
-        shutdown_timeout=settings.shutdown_timeout,
+        create_server(worker, connection_limits(settings), in_flight=in_flight),
+        shutdown_timeout=min(_FINAL_GRACE, settings.shutdown_timeout),
     )
     await runner.setup()
     site = web.TCPSite(
@@ -80,6 +86,9 @@ async def serve(
         logger.info(
             "shutting down: draining in-flight requests (up to %.0fs)", settings.shutdown_timeout
         )
+        await site.stop()  # no new connections; open ones keep being read
+        if not await in_flight.drain(within=settings.shutdown_timeout):
+            logger.warning("shutdown timeout reached with requests still in flight")
     finally:
         await runner.cleanup()
         await worker.close()
