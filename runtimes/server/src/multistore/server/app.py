@@ -192,8 +192,10 @@ def create_server(
     limits = limits or ConnectionLimits()
     body_timeout = limits.body_timeout or None
 
+    closing = (lambda: in_flight.draining) if in_flight is not None else None
+
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        return await handle(request, gateway, body_timeout=body_timeout)
+        return await handle(request, gateway, body_timeout=body_timeout, closing=closing)
 
     return GatewayServer(
         in_flight.wrap(handler) if in_flight is not None else handler,
