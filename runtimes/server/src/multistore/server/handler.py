@@ -26,7 +26,7 @@ from multistore.core.http import (
     TransportError,
 )
 from multistore.core.middleware import CompletedRequest
-from multistore.server.access_log import AccessLog, AccessRecord
+from multistore.server.access_log import AccessLog, AccessRecord, bucket_name, operation_name
 from multistore.server.metrics import RECORDER
 
 logger = logging.getLogger("multistore.server")
@@ -173,18 +173,21 @@ async def handle(
         raise
     finally:
         RECORDER.in_flight -= 1
-        record = AccessRecord.of(
-            info, handled, outcome.status, outcome.error, client_body.bytes_read,
-            outcome.bytes_out, time.perf_counter() - started,
-        )  # fmt: skip
+        duration = time.perf_counter() - started
         RECORDER.observe_request(
-            record.op or "-", record.status, record.bucket or "", record.bytes_in,
-            record.bytes_out, record.duration,
+            operation_name(handled) or "-", outcome.status, bucket_name(handled) or "",
+            client_body.bytes_read, outcome.bytes_out, duration,
         )  # fmt: skip
-        if access_log.enabled:
-            access_log.write(record)
-        if gateway.has_middlewares:
-            await _complete(gateway, info, handled, record)
+        logged, metered = access_log.enabled, gateway.has_middlewares
+        if logged or metered:
+            record = AccessRecord.of(
+                info, handled, outcome.status, outcome.error, client_body.bytes_read,
+                outcome.bytes_out, duration,
+            )  # fmt: skip
+            if logged:
+                access_log.write(record)
+            if metered:
+                await _complete(gateway, info, handled, record)
 
 
 async def _read_form(client_body: ClientBody) -> bytes:
