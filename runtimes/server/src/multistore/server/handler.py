@@ -56,6 +56,8 @@ class ClientBody:
         self.bytes_read = 0
 
     async def read(self, n: int = -1) -> bytes:
+        if not self._request.body_exists:
+            return b""  # GET, HEAD, DELETE: no timer, no 100-continue
         try:
             if self._continue_pending:
                 self._continue_pending = False
