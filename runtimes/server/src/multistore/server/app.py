@@ -14,7 +14,14 @@ from multistore.core.backends.base import BackendServices
 from multistore.core.backends.pool import BackendPool
 from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import HttpTransport
-from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
+from multistore.core.mapping import AddressMapping
+from multistore.core.plugins import (
+    ExtensionContext,
+    backend_factories,
+    configured_request_mapper,
+    install_backend_credentials,
+    install_router_extensions,
+)
 from multistore.core.router import Router
 from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
@@ -52,7 +59,6 @@ def build_gateway(
     *,
     env: Mapping[str, str] | None = None,
     announce: bool = True,
-    backends: BackendPool | None = None,
 ) -> ProxyGateway:
     env = os.environ if env is None else env
     credentials = CachedProvider(provider)
@@ -73,15 +79,24 @@ def build_gateway(
             ", ".join(report.installed) or "none",
             ", ".join(report.declined) or "none",
         )
-    if backends is None:
-        backends = new_backend_pool(transport)
+    credential_sources, sources_report = install_backend_credentials(context)
+    if announce and (sources_report.installed or sources_report.declined):
+        logger.info(
+            "backend credential sources installed: %s; declined: %s",
+            ", ".join(sources_report.installed) or "none",
+            ", ".join(sources_report.declined) or "none",
+        )
+    services = BackendServices(transport, USER_AGENT, credential_sources)
+    backends = BackendPool(backend_factories(), services)
     # A bucket whose backend is not installed or cannot be built (missing file root, bad
     # endpoint) is a startup error, not a 500 at its first request; reloads are held to the
     # same rule.
     provider.validators.append(lambda config: check_backends(config, backends))
     provider.validate_current()
+    mapping = path_mapping(settings, provider, announce=announce)
     return ProxyGateway(
-        buckets=provider,
+        buckets=mapping.buckets if mapping is not None else provider,
+        mapper=mapping,
         credentials=credentials,
         backends=backends,
         router=router,
@@ -95,7 +110,29 @@ def build_gateway(
     )
 
 
+def path_mapping(
+    settings: ServerSettings, provider: ReloadableProvider, *, announce: bool = True
+) -> AddressMapping | None:
+    """Path mapping, when ``--path-mapping`` or a ``[path_mapping]`` table turns it on.
+
+    Its options are read once at startup; a reload changes buckets, not the mapping.
+    """
+    mapping = configured_request_mapper(
+        "path_mapping",
+        provider.current.config.extra_sections.get("path_mapping"),
+        provider,
+        forced=settings.path_mapping,
+        distribution="multistore-path-mapping",
+    )
+    if mapping is None:
+        return None
+    if announce:
+        logger.info("path mapping on: %r", mapping)
+    return mapping
+
+
 def new_backend_pool(transport: HttpTransport) -> BackendPool:
+    """Backends without credential sources: enough for housekeeping on ``file`` buckets."""
     return BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
 
 
@@ -157,16 +194,19 @@ async def assemble(settings: ServerSettings) -> Worker:
     client = HttpClient(observer=RECORDER.observe_backend)
     try:
         provider = ReloadableProvider(lambda: load_static_config(settings))
-        backends = new_backend_pool(client)
-        gateway = build_gateway(settings, client, provider, backends=backends)
+        gateway = build_gateway(settings, client, provider)
     except BaseException:
         await client.close()
         raise
     RECORDER.gauge_sources.append(_pool_gauges(client))
     worker = Worker(gateway, provider, client)
     if settings.stale_upload_age > 0:
+        # Its own file backends: they share the serving ones' on-disk locks (flock).
         cleanup = clean_periodically(
-            provider, backends, max_age=settings.stale_upload_age, shared_dir=settings.shared_dir
+            provider,
+            new_backend_pool(client),
+            max_age=settings.stale_upload_age,
+            shared_dir=settings.shared_dir,
         )
         worker.background.append(asyncio.create_task(cleanup))
     if settings.shared_dir is not None:
@@ -191,7 +231,6 @@ def create_server(
     gateway = worker.gateway
     limits = limits or ConnectionLimits()
     body_timeout = limits.body_timeout or None
-
     closing = (lambda: in_flight.draining) if in_flight is not None else None
 
     async def handler(request: web.BaseRequest) -> web.StreamResponse:

@@ -134,8 +134,7 @@ async def handle(
     body_timeout: float | None = None,
     closing: Callable[[], bool] | None = None,
 ) -> web.StreamResponse:
-    """Answer one request. ``closing`` says the server is draining: answers then carry
-    ``Connection: close`` (they are sent here, so it must be decided before they go)."""
+    """Serve one request; ``closing`` says the server drains (answer with Connection: close)."""
     started = time.perf_counter()
     info = request_info(request)
     client_body = ClientBody(request, idle_timeout=body_timeout)
@@ -156,6 +155,7 @@ async def handle(
         outcome.error = handled.error.code if handled.error else None
         if isinstance(handled.error, ClientDisconnected):
             raise handled.error
+        # The answer is sent inside _write, so a drain must be known before its headers go.
         response = await _write(request, handled, outcome, close=closing is not None and closing())
         if isinstance(handled.error, RequestTimeout):
             # A stalled client gets no lingering read of the rest of its body either.

@@ -38,7 +38,9 @@ class ServerSettings:
     log_format: str = "text"
     """``text`` or ``json`` (one object per line), for the access and application logs."""
     shared_dir: Path | None = None
-    """Set by the supervisor for its workers: where they share their metrics snapshots."""
+    """Set by the supervisor for its workers: metrics snapshots, the housekeeping lock."""
+    path_mapping: bool = False
+    """``--path-mapping``: hierarchical addresses even without a ``[path_mapping]`` table."""
 
     @property
     def scheme(self) -> str:
@@ -117,6 +119,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--data-dir",
         default=default("DATA_DIR", "multistore-data"),
         help="directory of the demo bucket when no --config is given",
+    )
+    parser.add_argument(
+        "--path-mapping",
+        action="store_true",
+        default=default("PATH_MAPPING", "") in ("1", "true"),
+        help="serve /{account}/{product}/{key} over buckets named account--product "
+        "(needs multistore-path-mapping; options in the config's [path_mapping] table)",
     )
     parser.add_argument(
         "--shutdown-timeout", type=float, default=float(default("SHUTDOWN_TIMEOUT", "30") or 30)
@@ -211,6 +220,7 @@ def load_settings(
         max_connections=int(args.max_connections),
         log_format=args.log_format,
         stale_upload_age=float(args.stale_upload_age),
+        path_mapping=args.path_mapping,
     )
 
 
