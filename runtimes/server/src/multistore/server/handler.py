@@ -155,14 +155,15 @@ async def handle(
         outcome.error = handled.error.code if handled.error else None
         if isinstance(handled.error, ClientDisconnected):
             raise handled.error
-        # The answer is sent inside _write, so a drain must be known before its headers go.
-        response = await _write(request, handled, outcome, close=closing is not None and closing())
+        # The answer is sent inside _write, so whether the connection closes after it must
+        # be known before its headers go: a drain, or unread body bytes (a refused upload),
+        # which would otherwise be parsed as the next request. Clients must see
+        # ``Connection: close`` or they reuse a connection the gateway is about to close.
+        close = not client_body.exhausted or (closing is not None and closing())
+        response = await _write(request, handled, outcome, close=close)
         if isinstance(handled.error, RequestTimeout):
             # A stalled client gets no lingering read of the rest of its body either.
             _drop_connection(request)
-        elif not client_body.exhausted:
-            # Unread body bytes (a refused upload) would be parsed as the next request.
-            response.force_close()
         return response
     except ClientDisconnected:
         # Nobody is left to answer; the connection goes with the request.
