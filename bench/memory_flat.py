@@ -1,11 +1,11 @@
-"""Does the gateway stream? Move a 1 GiB object through it and watch its RSS.
+"""Does the gateway stream? Move a 1 GiB object through it and watch its PSS.
 
     uv run python bench/memory_flat.py                      # GET, slow GET and PUT passes
     uv run python bench/memory_flat.py --modes multipart    # 1 GiB multipart upload (boto3)
 
 Starts nginx (the ``s3`` backend, ``skip_signature``; it also takes WebDAV PUTs) and the
 gateway with ``--workers 1``, then for each bucket (``s3`` → nginx, and ``file``) moves a
-1 GiB object of zeros through the gateway while sampling the server's RSS every 50 ms:
+1 GiB object of zeros through the gateway while sampling the server's PSS every 50 ms:
 
 - ``get``: GET as fast as the client reads, body discarded;
 - ``slow-get``: GET read at ``--slow-mib-s`` (default 100 MiB/s), so the backend is faster
@@ -14,7 +14,7 @@ gateway with ``--workers 1``, then for each bucket (``s3`` → nginx, and ``file
 - ``multipart``: boto3 ``upload_fileobj`` in 64 MiB parts (``file`` bucket only: nginx
   cannot assemble parts).
 
-Prints idle RSS, peak RSS and the difference per pass, and exits 1 if any difference is
+Prints idle PSS, peak PSS and the difference per pass, and exits 1 if any difference is
 above ``--max-delta-mib`` (default 50).
 """
 
@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from proctree import RssSampler, ServiceGroup
+from proctree import MemorySampler, ServiceGroup
 from signing import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, signed_headers
 from stack import BUCKET_FILE, BUCKET_READ, BUCKET_S3_PUT, GIB, MIB, Stack, ensure_tools
 
@@ -146,7 +146,7 @@ def multipart_upload(base_url: str, bucket: str, key: str, size: int) -> int:
     return size
 
 
-def run_pass(sampler: RssSampler, name: str, action: Callable[[], int]) -> Pass:
+def run_pass(sampler: MemorySampler, name: str, action: Callable[[], int]) -> Pass:
     sampler.reset_peak()
     started = time.monotonic()
     moved = action()
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="multistore-memflat-"))
     group = ServiceGroup(workdir)
     stack = Stack(workdir=workdir, group=group)
-    sampler: RssSampler | None = None
+    sampler: MemorySampler | None = None
     passes: list[Pass] = []
     failures: list[str] = []
     idle = 0.0
@@ -196,11 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         get_object(base, f"/{BUCKET_READ}/1k.bin", signed=False, rate=None)
         put_object(base, f"/{BUCKET_FILE}/1k.bin", 1024)
         get_object(base, f"/{BUCKET_FILE}/1k.bin", signed=True, rate=None)
-        sampler = RssSampler(gateway.pid).start()
+        sampler = MemorySampler(gateway.pid).start()
         time.sleep(0.5)
         idle = sampler.current() / MIB
         print(
-            f"gateway pid {gateway.pid}, idle RSS {idle:.1f} MiB; moving {size / GIB:g} GiB",
+            f"gateway pid {gateway.pid}, idle PSS {idle:.1f} MiB; moving {size / GIB:g} GiB",
             flush=True,
         )
         slow = args.slow_mib_s * MIB
@@ -262,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     worst = max((p.peak_mib - idle for p in passes), default=0.0)
     print(
-        f"\nidle RSS {idle:.1f} MiB, peak RSS {idle + worst:.1f} MiB, "
+        f"\nidle PSS {idle:.1f} MiB, peak PSS {idle + worst:.1f} MiB, "
         f"delta {worst:+.1f} MiB (limit {args.max_delta_mib:g} MiB)"
     )
     if worst > args.max_delta_mib:

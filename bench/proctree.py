@@ -1,7 +1,10 @@
 """Start, measure and stop the benchmark's processes, each by its own PID.
 
-CPU time and RSS are read from ``/proc`` for a whole process tree, because the gateway's
-``--workers N`` master forks its workers and every one of them does part of the work.
+CPU time and memory are read from ``/proc`` for a whole process tree, because the gateway's
+``--workers N`` supervisor starts its workers and every one of them does part of the work.
+Memory is the proportional set size (PSS): a page shared by several processes counts a share
+in each, so the tree's sum is what it really costs (summed RSS counts shared pages, the
+interpreter's and the libraries', once per process).
 """
 
 from __future__ import annotations
@@ -70,8 +73,28 @@ def rss_bytes(pids: Sequence[int]) -> int:
     return total
 
 
-class RssSampler:
-    """Polls the summed RSS of a process tree every 50 ms and keeps the peak per window."""
+def pss_bytes(pids: Sequence[int]) -> int:
+    """Summed proportional set size of ``pids`` (processes that are gone count as zero)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                for line in rollup:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
+def pss_by_process(root: int) -> dict[int, int]:
+    """PSS of each process of the tree, for a per-process footprint."""
+    return {pid: pss_bytes([pid]) for pid in descendants(root)}
+
+
+class MemorySampler:
+    """Polls the summed PSS of a process tree every 50 ms and keeps the peak per window."""
 
     def __init__(self, root: int, *, interval: float = PAGE_SAMPLE_INTERVAL) -> None:
         self._root = root
@@ -80,9 +103,9 @@ class RssSampler:
         self._lock = threading.Lock()
         self._peak = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
 
-    def start(self) -> RssSampler:
+    def start(self) -> MemorySampler:
         self._thread.start()
         return self
 
@@ -91,7 +114,7 @@ class RssSampler:
         self._thread.join()
 
     def current(self) -> int:
-        return rss_bytes(self._pids)
+        return pss_bytes(self._pids)
 
     def reset_peak(self) -> None:
         with self._lock:
@@ -109,7 +132,7 @@ class RssSampler:
             tick += 1
             if tick % rescan_every == 0:
                 self._pids = descendants(self._root)
-            sample = rss_bytes(self._pids)
+            sample = pss_bytes(self._pids)
             with self._lock:
                 self._peak = max(self._peak, sample)
 

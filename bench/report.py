@@ -29,7 +29,7 @@ class RunResult:
     p99_ms: float
     errors: int
     cpu_us_per_req: float | None
-    peak_rss_mib: float
+    peak_pss_mib: float
 
 
 def median_of(runs: Sequence[RunResult], scenario: str, target: str) -> dict[str, float] | None:
@@ -47,7 +47,7 @@ def median_of(runs: Sequence[RunResult], scenario: str, target: str) -> dict[str
         "p50_ms": med([r.p50_ms for r in mine]),
         "p99_ms": med([r.p99_ms for r in mine]),
         "cpu_us_per_req": med([r.cpu_us_per_req for r in mine]),
-        "peak_rss_mib": max(r.peak_rss_mib for r in mine),
+        "peak_pss_mib": max(r.peak_pss_mib for r in mine),
         "errors": sum(r.errors for r in mine),
         "runs": len(mine),
     }
@@ -109,7 +109,7 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}"
 
 
-def markdown_table(medians: dict[str, dict[str, dict[str, float]]], rss: dict[str, float]) -> str:
+def markdown_table(medians: dict[str, dict[str, dict[str, float]]], pss: dict[str, float]) -> str:
     lines = [
         "| measure | nginx proxy_pass | naive proxy | gateway | gateway / nginx "
         "| gateway / naive |",
@@ -128,20 +128,26 @@ def markdown_table(medians: dict[str, dict[str, dict[str, float]]], rss: dict[st
             f"| {label} | {_fmt(nginx, pattern)} | {_fmt(naive, pattern)} | "
             f"{_fmt(gateway, pattern)} | {_ratio(gateway, nginx)} | {_ratio(gateway, naive)} |"
         )
-    if rss:
+    if pss:
         lines.append(
-            f"| RSS MiB, process tree: idle → peak under 64 MiB GET/PUT | "
-            f"{_fmt(rss.get('nginx-proxy_idle'), '{:.0f}')} → "
-            f"{_fmt(rss.get('nginx-proxy_peak_64m'), '{:.0f}')} | "
-            f"{_fmt(rss.get('naive_idle'), '{:.0f}')} → "
-            f"{_fmt(rss.get('naive_peak_64m'), '{:.0f}')} | "
-            f"{_fmt(rss.get('gateway_idle'), '{:.0f}')} → "
-            f"{_fmt(rss.get('gateway_peak_64m'), '{:.0f}')} | | |"
+            f"| PSS MiB, process tree: idle → peak under 64 MiB GET/PUT | "
+            f"{_fmt(pss.get('nginx-proxy_idle'), '{:.0f}')} → "
+            f"{_fmt(pss.get('nginx-proxy_peak_64m'), '{:.0f}')} | "
+            f"{_fmt(pss.get('naive_idle'), '{:.0f}')} → "
+            f"{_fmt(pss.get('naive_peak_64m'), '{:.0f}')} | "
+            f"{_fmt(pss.get('gateway_idle'), '{:.0f}')} → "
+            f"{_fmt(pss.get('gateway_peak_64m'), '{:.0f}')} | | |"
+        )
+    if "gateway_idle_supervisor" in pss:
+        lines.append(
+            f"| gateway PSS MiB idle: supervisor / largest worker | | | "
+            f"{_fmt(pss.get('gateway_idle_supervisor'), '{:.0f}')} / "
+            f"{_fmt(pss.get('gateway_idle_worker_max'), '{:.0f}')} | | |"
         )
     return "\n".join(lines)
 
 
-# --- targets of issue 5 ----------------------------------------------------------------------
+# --- targets of issues 5 and 14 ---------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +162,7 @@ class TargetCheck:
 
 
 def check_targets(
-    medians: dict[str, dict[str, dict[str, float]]], rss: dict[str, float]
+    medians: dict[str, dict[str, dict[str, float]]], pss: dict[str, float]
 ) -> list[TargetCheck]:
     def get(scenario: str, target: str, metric: str) -> float | None:
         entry = medians.get(scenario, {}).get(target)
@@ -180,7 +186,7 @@ def check_targets(
         "1 KiB GET SigV4 c64 req/s vs naive",
         sigv4_rps,
         get("get_1k_c64", "naive", "req_per_s"),
-        2.0,
+        2.5,
     )
     ratio_check(
         "1 KiB GET SigV4 c64 req/s vs nginx proxy_pass",
@@ -214,22 +220,29 @@ def check_targets(
         naive_put,
         0.8,
     )
-    idle, peak = rss.get("gateway_idle"), rss.get("gateway_peak_64m")
+    idle, peak = pss.get("gateway_idle"), pss.get("gateway_peak_64m")
     if idle is not None and peak is not None:
         checks.append(
             TargetCheck(
-                "peak RSS under 64 MiB workloads minus idle RSS",
+                "peak PSS under 64 MiB workloads minus idle PSS",
                 f"{peak - idle:+.0f} MiB",
                 "≤ 50 MiB",
                 peak - idle <= 50,
             )
         )
+    for name, key, goal in (
+        ("gateway supervisor PSS idle", "gateway_idle_supervisor", 30),
+        ("largest gateway worker PSS idle", "gateway_idle_worker_max", 60),
+    ):
+        size = pss.get(key)
+        if size is not None:
+            checks.append(TargetCheck(name, f"{size:.0f} MiB", f"≤ {goal} MiB", size <= goal))
     for target, label in (("gateway-sigv4", "SigV4"), ("gateway", "anonymous")):
         cpu = get("get_1k_c64", target, "cpu_us_per_req")
         if cpu is not None and cpu == cpu:
             checks.append(
                 TargetCheck(
-                    f"CPU per small GET ({label}, c64)", f"{cpu:.0f} µs", "≤ 150 µs", cpu <= 150
+                    f"CPU per small GET ({label}, c64)", f"{cpu:.0f} µs", "≤ 130 µs", cpu <= 130
                 )
             )
     return checks

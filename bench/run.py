@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 
 from loadgen import run_wrk
-from proctree import RssSampler, Service, ServiceGroup, cpu_seconds
+from proctree import MemorySampler, Service, ServiceGroup, cpu_seconds, pss_by_process
 from report import (
     RunResult,
     ab_markdown,
@@ -94,7 +94,7 @@ def measure(
     target: str,
     stack: Stack,
     services: dict[str, Service],
-    samplers: dict[str, RssSampler],
+    samplers: dict[str, MemorySampler],
     script_dir: Path,
     *,
     duration: int,
@@ -125,7 +125,7 @@ def measure(
         p99_ms=result.p99_ms,
         errors=result.errors,
         cpu_us_per_req=cpu_used / result.requests * 1e6 if result.requests else None,
-        peak_rss_mib=mib(peak),
+        peak_pss_mib=mib(peak),
     )
 
 
@@ -136,7 +136,7 @@ def _print_run(run: RunResult) -> None:
     print(
         f"  rep {run.rep} {run.scenario:<11} {run.target:<16} {rate}"
         f"  p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  {cpu}"
-        f"  rss {run.peak_rss_mib:5.0f} MiB{errors}",
+        f"  pss {run.peak_pss_mib:5.0f} MiB{errors}",
         flush=True,
     )
 
@@ -190,16 +190,16 @@ def run_benchmark(args: argparse.Namespace, stack: Stack, workdir: Path) -> dict
     ]
 
     services = start_services(args, stack)
-    samplers = {name: RssSampler(service.pid).start() for name, service in services.items()}
+    samplers = {name: MemorySampler(service.pid).start() for name, service in services.items()}
     script_dir = workdir / "wrk"
     script_dir.mkdir()
-    rss: dict[str, float] = {}
+    pss: dict[str, float] = {}
     runs: list[RunResult] = []
     try:
         for scenario, targets in plan:
             for target in targets:
                 preflight(prepare_call(stack, scenario, target, script_dir), scenario)
-        # Warm up on small objects only, then take the idle RSS: connection pools and lazy
+        # Warm up on small objects only, then take the idle PSS: connection pools and lazy
         # imports exist, and nothing large has passed through yet.
         print("warming up …", flush=True)
         for scenario, targets in plan:
@@ -210,7 +210,8 @@ def run_benchmark(args: argparse.Namespace, stack: Stack, workdir: Path) -> dict
                     )
         time.sleep(1.0)
         for name, sampler in samplers.items():
-            rss[f"{name}_idle"] = mib(sampler.current())
+            pss[f"{name}_idle"] = mib(sampler.current())
+        pss.update(gateway_footprint(services["gateway"].pid))
         for rep in range(reps):
             print(f"repetition {rep + 1}/{reps}", flush=True)
             for scenario, targets in plan:
@@ -235,14 +236,14 @@ def run_benchmark(args: argparse.Namespace, stack: Stack, workdir: Path) -> dict
             sampler.stop()
     for name in services:
         big = [
-            r.peak_rss_mib
+            r.peak_pss_mib
             for r in runs
             if service_of(r.target) == name and r.scenario.startswith(("get_64m", "put_64m"))
         ]
         if big:
-            rss[f"{name}_peak_64m"] = max(big)
+            pss[f"{name}_peak_64m"] = max(big)
     medians = all_medians(runs)
-    checks = check_targets(medians, rss)
+    checks = check_targets(medians, pss)
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
@@ -269,13 +270,23 @@ def run_benchmark(args: argparse.Namespace, stack: Stack, workdir: Path) -> dict
         ],
         "runs": [asdict(run) for run in runs],
         "medians": medians,
-        "rss_mib": rss,
+        "pss_mib": pss,
         "targets": [check.as_dict() for check in checks],
-        "table_markdown": markdown_table(medians, rss),
+        "table_markdown": markdown_table(medians, pss),
         "targets_markdown": targets_markdown(checks),
         "ab_markdown": ab_markdown(runs, args.ab) if args.ab else "",
         "failed_requests": sum(run.errors for run in runs),
     }
+
+
+def gateway_footprint(root: int) -> dict[str, float]:
+    """Idle PSS of the gateway's supervisor and of its largest worker."""
+    per_process = pss_by_process(root)
+    workers = [size for pid, size in per_process.items() if pid != root]
+    footprint = {"gateway_idle_supervisor": mib(per_process.get(root, 0))}
+    if workers:
+        footprint["gateway_idle_worker_max"] = mib(max(workers))
+    return footprint
 
 
 def main(argv: Sequence[str] | None = None) -> int:

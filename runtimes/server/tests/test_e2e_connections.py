@@ -11,7 +11,7 @@ import pytest
 
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.testing.gateway import GatewayProcess, running_gateway
-from multistore.testing.raw_http import connect, read_until_closed, request_head
+from multistore.testing.raw_http import connect, read_response_head, read_until_closed, request_head
 from multistore.testing.signing import send, sign
 
 HEADER, KEEPALIVE, BODY = 1.0, 2.5, 1.0
@@ -120,3 +120,14 @@ def test_connections_beyond_the_cap_are_refused_with_slowdown(tmp_path: Path) ->
                 sock.close()
         time.sleep(0.2)
         assert send("GET", f"{gateway.url}/.multistore/healthz").status == 200
+
+
+def test_a_refused_upload_says_the_connection_will_close(strict_gateway: GatewayProcess) -> None:
+    # Its body was never read: the connection cannot be reused, and the client must know
+    # before it puts the connection back in its pool.
+    url = f"{strict_gateway.url}/{DEMO_BUCKET}/refused.bin"
+    with connect(strict_gateway.url) as sock:
+        sock.sendall(request_head("PUT", url, {"Content-Length": "1000", "Expect": "100-continue"}))
+        head, _ = read_response_head(sock)
+    assert head.startswith(b"HTTP/1.1 403"), head
+    assert b"Connection: close" in head

@@ -161,3 +161,28 @@ def test_a_config_that_cannot_be_served_stops_every_worker(tmp_path: Path) -> No
     assert result.returncode == 2, result.stderr
     assert "cannot start" in result.stderr
     assert "before serving: stopping" in result.stderr
+
+
+def pss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no Pss in /proc/{pid}/smaps_rollup")
+
+
+def test_idle_footprint_of_supervisor_and_workers(tmp_path: Path) -> None:
+    with supervised(tmp_path) as server:
+        for _ in range(20):
+            assert send("GET", f"{server.url}/demo/README.txt").status == 200
+        time.sleep(0.5)
+        children = server.workers()
+        # Only the workers: no multiprocessing resource tracker or other helper process.
+        assert len(children) == 2
+        for pid in children:
+            assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [
+                b"-m", b"multistore.server.worker",
+            ]  # fmt: skip
+        # The supervisor never imports the app: no aiohttp extension module is mapped.
+        assert "aiohttp" not in Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert pss_mib(server.process.pid) <= 30
+        assert all(pss_mib(pid) <= 60 for pid in children), [pss_mib(p) for p in children]

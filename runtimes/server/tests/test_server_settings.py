@@ -67,3 +67,9 @@ def test_operational_limits_and_log_format_from_variables_and_flags() -> None:
     assert (from_env.max_connections, from_env.log_format) == (7, "json")
     from_flags = load_settings(["--max-connections", "9", "--log-format", "text"], env=env)
     assert (from_flags.max_connections, from_flags.log_format) == (9, "text")
+
+
+def test_stale_upload_age() -> None:
+    assert load_settings([], env={}).stale_upload_age == 7 * 86400
+    assert load_settings(["--stale-upload-age", "12h"], env={}).stale_upload_age == 43200
+    assert load_settings([], env={"MULTISTORE_STALE_UPLOAD_AGE": "0"}).stale_upload_age == 0

@@ -51,19 +51,13 @@ class AccessRecord:
         bytes_out: int,
         duration: float,
     ) -> AccessRecord:
-        operation, identity = handled.operation, handled.identity
-        if operation is not None:
-            op: str | None = operation.op.value
-        elif handled.response is not None and handled.error is None:
-            op = "route"  # health, metrics, STS: answered by the Router
-        else:
-            op = None
+        identity = handled.identity
         return cls(
             request_id=handled.request_id or info.request_id,
             ip=info.source_ip,
             identity=identity.display if identity else None,
-            op=op,
-            bucket=(operation.bucket or None) if operation else None,
+            op=operation_name(handled),
+            bucket=bucket_name(handled),
             method=info.method,
             status=status,
             error=error,
@@ -95,6 +89,20 @@ class AccessRecord:
             "out": self.bytes_out,
             "ms": round(self.duration * 1000, 1),
         }
+
+
+def operation_name(handled: Handled) -> str | None:
+    operation = handled.operation
+    if operation is not None:
+        return operation.op.value
+    if handled.response is not None and handled.error is None:
+        return "route"  # health, metrics, STS: answered by the Router
+    return None
+
+
+def bucket_name(handled: Handled) -> str | None:
+    operation = handled.operation
+    return (operation.bucket or None) if operation is not None else None
 
 
 class AccessLog:

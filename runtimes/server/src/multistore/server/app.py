@@ -28,6 +28,7 @@ from multistore.server.demo import demo_config
 from multistore.server.drain import InFlight
 from multistore.server.handler import handle
 from multistore.server.health import healthz, readyz
+from multistore.server.housekeeping import clean_periodically
 from multistore.server.http_client import HttpClient
 from multistore.server.metrics import RECORDER, Labels, SnapshotDirectory, publish_periodically
 from multistore.server.metrics_exposition import MetricsEndpoint
@@ -66,7 +67,7 @@ def build_gateway(
     router = Router()
     router.route("/.multistore/healthz", healthz)
     router.route("/.multistore/readyz", readyz)
-    shared = SnapshotDirectory(settings.metrics_dir) if settings.metrics_dir else None
+    shared = SnapshotDirectory(settings.shared_dir) if settings.shared_dir else None
     router.route("/.multistore/metrics", MetricsEndpoint(shared))
     context = ExtensionContext(
         settings=dict(env), credentials=credentials, services={"transport": transport}
@@ -128,6 +129,11 @@ def path_mapping(
     if announce:
         logger.info("path mapping on: %r", mapping)
     return mapping
+
+
+def new_backend_pool(transport: HttpTransport) -> BackendPool:
+    """Backends without credential sources: enough for housekeeping on ``file`` buckets."""
+    return BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
 
 
 def check_backends(config: StaticConfig, backends: BackendPool) -> None:
@@ -194,8 +200,17 @@ async def assemble(settings: ServerSettings) -> Worker:
         raise
     RECORDER.gauge_sources.append(_pool_gauges(client))
     worker = Worker(gateway, provider, client)
-    if settings.metrics_dir is not None:
-        worker.shared_metrics = SnapshotDirectory(settings.metrics_dir)
+    if settings.stale_upload_age > 0:
+        # Its own file backends: they share the serving ones' on-disk locks (flock).
+        cleanup = clean_periodically(
+            provider,
+            new_backend_pool(client),
+            max_age=settings.stale_upload_age,
+            shared_dir=settings.shared_dir,
+        )
+        worker.background.append(asyncio.create_task(cleanup))
+    if settings.shared_dir is not None:
+        worker.shared_metrics = SnapshotDirectory(settings.shared_dir)
         worker.background.append(asyncio.create_task(publish_periodically(worker.shared_metrics)))
     return worker
 

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable, Sequence
 
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
-from multistore.server.drain import InFlight
 from multistore.server.settings import ServerSettings, load_settings
 from multistore.server.worker_link import WorkerLink
 
@@ -46,6 +45,7 @@ async def serve(
     from aiohttp import web
 
     from multistore.server.app import assemble, connection_limits, create_server
+    from multistore.server.drain import InFlight
     from multistore.server.handler import access_log
     from multistore.server.health import READINESS
 

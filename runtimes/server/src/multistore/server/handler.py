@@ -26,7 +26,7 @@ from multistore.core.http import (
     TransportError,
 )
 from multistore.core.middleware import CompletedRequest
-from multistore.server.access_log import AccessLog, AccessRecord
+from multistore.server.access_log import AccessLog, AccessRecord, bucket_name, operation_name
 from multistore.server.metrics import RECORDER
 
 logger = logging.getLogger("multistore.server")
@@ -56,6 +56,8 @@ class ClientBody:
         self.bytes_read = 0
 
     async def read(self, n: int = -1) -> bytes:
+        if not self._request.body_exists:
+            return b""  # GET, HEAD, DELETE: no timer, no 100-continue
         try:
             if self._continue_pending:
                 self._continue_pending = False
@@ -153,14 +155,15 @@ async def handle(
         outcome.error = handled.error.code if handled.error else None
         if isinstance(handled.error, ClientDisconnected):
             raise handled.error
-        # The answer is sent inside _write, so a drain must be known before its headers go.
-        response = await _write(request, handled, outcome, close=closing is not None and closing())
+        # The answer is sent inside _write, so whether the connection closes after it must
+        # be known before its headers go: a drain, or unread body bytes (a refused upload),
+        # which would otherwise be parsed as the next request. Clients must see
+        # ``Connection: close`` or they reuse a connection the gateway is about to close.
+        close = not client_body.exhausted or (closing is not None and closing())
+        response = await _write(request, handled, outcome, close=close)
         if isinstance(handled.error, RequestTimeout):
             # A stalled client gets no lingering read of the rest of its body either.
             _drop_connection(request)
-        elif not client_body.exhausted:
-            # Unread body bytes (a refused upload) would be parsed as the next request.
-            response.force_close()
         return response
     except ClientDisconnected:
         # Nobody is left to answer; the connection goes with the request.
@@ -173,18 +176,21 @@ async def handle(
         raise
     finally:
         RECORDER.in_flight -= 1
-        record = AccessRecord.of(
-            info, handled, outcome.status, outcome.error, client_body.bytes_read,
-            outcome.bytes_out, time.perf_counter() - started,
-        )  # fmt: skip
+        duration = time.perf_counter() - started
         RECORDER.observe_request(
-            record.op or "-", record.status, record.bucket or "", record.bytes_in,
-            record.bytes_out, record.duration,
+            operation_name(handled) or "-", outcome.status, bucket_name(handled) or "",
+            client_body.bytes_read, outcome.bytes_out, duration,
         )  # fmt: skip
-        if access_log.enabled:
-            access_log.write(record)
-        if gateway.has_middlewares:
-            await _complete(gateway, info, handled, record)
+        logged, metered = access_log.enabled, gateway.has_middlewares
+        if logged or metered:
+            record = AccessRecord.of(
+                info, handled, outcome.status, outcome.error, client_body.bytes_read,
+                outcome.bytes_out, duration,
+            )  # fmt: skip
+            if logged:
+                access_log.write(record)
+            if metered:
+                await _complete(gateway, info, handled, record)
 
 
 async def _read_form(client_body: ClientBody) -> bytes:

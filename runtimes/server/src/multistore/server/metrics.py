@@ -46,6 +46,8 @@ class Recorder:
         self.counters: dict[str, dict[Labels, float]] = {}
         self.histograms: dict[str, dict[Labels, Histogram]] = {}
         self.in_flight = 0
+        self.version = 0
+        """Bumped by every count: a snapshot of an unchanged recorder need not be written."""
         self.gauge_sources: list[Callable[[], Iterable[tuple[str, Labels, float]]]] = []
         # The hot counters, bound once.
         self._requests = self.counter("multistore_requests_total")
@@ -62,6 +64,7 @@ class Recorder:
         return self.histograms.setdefault(name, {})
 
     def count(self, name: str, labels: Labels = (), amount: float = 1) -> None:
+        self.version += 1
         series = self.counter(name)
         series[labels] = series.get(labels, 0) + amount
 
@@ -74,6 +77,7 @@ class Recorder:
         bytes_out: int,
         seconds: float,
     ) -> None:
+        self.version += 1
         status_class = f"{status // 100}xx"
         key = (operation, status_class, bucket)
         requests = self._requests
@@ -92,6 +96,7 @@ class Recorder:
 
     def observe_backend(self, backend: str, seconds: float, error: str | None) -> None:
         """One backend exchange (to the response head): ``error`` is its kind, if it failed."""
+        self.version += 1
         key = (backend,)
         histogram = self._backend_durations.get(key)
         if histogram is None:
@@ -152,9 +157,17 @@ class SnapshotDirectory:
         return found
 
 
-async def publish_periodically(directory: SnapshotDirectory, interval: float = 1.0) -> None:
+async def publish_periodically(
+    directory: SnapshotDirectory, interval: float = 1.0, *, refresh_every: int = 10
+) -> None:
+    """Publish when something was counted, and every ``refresh_every`` intervals anyway
+    (gauges such as pooled connections change without requests)."""
+    published, ticks = -1, 0
     while True:
-        directory.publish(RECORDER.snapshot())
+        if RECORDER.version != published or ticks >= refresh_every:
+            published, ticks = RECORDER.version, 0
+            directory.publish(RECORDER.snapshot())
+        ticks += 1
         await asyncio.sleep(interval)
 
 

@@ -33,10 +33,12 @@ class ServerSettings:
     body_timeout: float = 60.0
     max_connections: int = 1024
     """Per worker."""
+    stale_upload_age: float = 7 * 86400.0
+    """Seconds after which an unfinished multipart upload of a ``file`` bucket is removed."""
     log_format: str = "text"
     """``text`` or ``json`` (one object per line), for the access and application logs."""
-    metrics_dir: Path | None = None
-    """Set by the supervisor for its workers: where they share their metrics snapshots."""
+    shared_dir: Path | None = None
+    """Set by the supervisor for its workers: metrics snapshots, the housekeeping lock."""
     path_mapping: bool = False
     """``--path-mapping``: hierarchical addresses even without a ``[path_mapping]`` table."""
 
@@ -61,6 +63,21 @@ def parse_size(value: str) -> int:
     if not number.isdigit():
         raise argparse.ArgumentTypeError(f"not a size: {value!r}")
     return int(number) * factor
+
+
+def parse_duration(value: str) -> float:
+    """``604800``, ``7d``, ``12h``, ``30m``, ``45s`` → seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = value.strip().lower()
+    factor = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        seconds = float(number) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {value!r}") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {value!r}")
+    return seconds
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -114,6 +131,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--shutdown-timeout", type=float, default=float(default("SHUTDOWN_TIMEOUT", "30") or 30)
     )
     _add_connection_flags(parser, default)
+    parser.add_argument(
+        "--stale-upload-age",
+        type=parse_duration,
+        default=default("STALE_UPLOAD_AGE", "7d"),
+        help="remove unfinished multipart uploads of file buckets this old, e.g. 7d, 12h; "
+        "0 = never (7d)",
+    )
     parser.add_argument(
         "--log-format",
         choices=("text", "json"),
@@ -195,6 +219,7 @@ def load_settings(
         body_timeout=float(args.body_timeout),
         max_connections=int(args.max_connections),
         log_format=args.log_format,
+        stale_upload_age=float(args.stale_upload_age),
         path_mapping=args.path_mapping,
     )
 

@@ -82,8 +82,8 @@ class Supervisor:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> int:
-        metrics_dir = Path(tempfile.mkdtemp(prefix="multistore-metrics-"))
-        self._settings = dataclasses.replace(self._settings, metrics_dir=metrics_dir)
+        shared_dir = Path(tempfile.mkdtemp(prefix="multistore-metrics-"))
+        self._settings = dataclasses.replace(self._settings, shared_dir=shared_dir)
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)
@@ -102,7 +102,7 @@ class Supervisor:
             os.close(wake_write)
             for slot in self._slots:
                 self._close_channel(slot)
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(shared_dir, ignore_errors=True)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals.append(signum)

@@ -55,8 +55,8 @@ class HttpClient:
         except TransportError:
             self._observer(split_url(url)[0], time.perf_counter() - started, "transport")
             raise
-        failed = "status_5xx" if response.status >= 500 else None
-        self._observer(split_url(url)[0], time.perf_counter() - started, failed)
+        elapsed = time.perf_counter() - started
+        self._observer(split_url(url)[0], elapsed, "status_5xx" if response.status >= 500 else None)
         return response
 
     async def _request(

@@ -47,6 +47,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from multidict import CIMultiDict
@@ -362,10 +363,16 @@ class FileBackend:
     async def list_multipart_uploads(self, request: ListUploadsRequest) -> UploadsPage:
         return await self._multipart.list_uploads(request)
 
-    async def cleanup_stale_uploads(self, older_than_seconds: float) -> int:
+    async def cleanup_stale_uploads(
+        self,
+        older_than_seconds: float,
+        *,
+        on_removed: Callable[[str, str | None], None] | None = None,
+    ) -> int:
         """Abort uploads started more than ``older_than_seconds`` ago and delete temp files
-        untouched for as long; returns the number of uploads removed."""
-        return await self._multipart.cleanup_stale(older_than_seconds)
+        untouched for as long; returns the number of uploads removed, each also reported to
+        ``on_removed(upload_id, backend_key)``."""
+        return await self._multipart.cleanup_stale(older_than_seconds, on_removed=on_removed)
 
     # -- copies (file_copy) -----------------------------------------------------------------
 

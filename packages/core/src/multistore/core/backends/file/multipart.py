@@ -377,11 +377,17 @@ class FileMultipart:
     async def list_uploads(self, request: ListUploadsRequest) -> UploadsPage:
         return uploads_page(await asyncio.to_thread(self._uploads.manifests), request)
 
-    async def cleanup_stale(self, older_than_seconds: float) -> int:
+    async def cleanup_stale(
+        self,
+        older_than_seconds: float,
+        *,
+        on_removed: Callable[[str, str | None], None] | None = None,
+    ) -> int:
         """Abort uploads started more than ``older_than_seconds`` ago; returns how many.
 
         Also deletes files in ``.multistore/tmp`` untouched for that long (writes cut short
-        by a crash). Safe to run while the backend serves requests.
+        by a crash). Safe to run while the backend serves requests. ``on_removed`` hears of
+        each upload removed: its id and backend key (``None`` if its manifest was unreadable).
         """
         cutoff = time.time_ns() - int(older_than_seconds * 1_000_000_000)
         removed = 0
@@ -396,6 +402,8 @@ class FileMultipart:
                 continue  # completed or aborted meanwhile
             await asyncio.to_thread(self._uploads.purge, trash)
             removed += 1
+            if on_removed is not None:
+                on_removed(upload_id, key)
         await asyncio.to_thread(self._uploads.remove_temp_files_before, cutoff)
         await asyncio.to_thread(
             self._completions.prune, time.time_ns() - RETENTION_SECONDS * 1_000_000_000
