@@ -14,6 +14,7 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol
 
+from multistore.core.backends.credentials import BackendCredentialSource
 from multistore.core.mapping import AddressMapping, RequestMapperFactory
 from multistore.core.registry import BucketRegistry, CredentialRegistry
 from multistore.core.router import Router
@@ -23,6 +24,8 @@ BACKENDS = "multistore.backends"
 MIDDLEWARE = "multistore.middleware"
 CONFIG_PROVIDERS = "multistore.config_providers"
 REQUEST_MAPPERS = "multistore.request_mappers"
+# Named by the ``auth_type`` bucket option they serve (e.g. ``oidc``).
+BACKEND_CREDENTIALS = "multistore.backend_credentials"
 
 logger = logging.getLogger("multistore.core.plugins")
 
@@ -94,6 +97,33 @@ def install_router_extensions(
         else:
             declined.append(ep.name)
     return ExtensionReport(tuple(installed), tuple(declined))
+
+
+class BackendCredentialsInstaller(Protocol):
+    """Returns the credential source for its ``auth_type``, or ``None`` when it declines."""
+
+    def __call__(self, context: ExtensionContext) -> BackendCredentialSource | None: ...
+
+
+def backend_credentials_available(auth_type: str) -> bool:
+    """Whether a plugin for ``auth_type`` is installed (config validation asks this)."""
+    return any(ep.name == auth_type for ep in discover(BACKEND_CREDENTIALS))
+
+
+def install_backend_credentials(
+    context: ExtensionContext,
+) -> tuple[dict[str, BackendCredentialSource], ExtensionReport]:
+    """The credential sources of every installed plugin that accepted, by ``auth_type``."""
+    sources: dict[str, BackendCredentialSource] = {}
+    declined: list[str] = []
+    for ep in discover(BACKEND_CREDENTIALS):
+        install = load_entry_point(ep)
+        source = None if install is None else install(context)
+        if source is None:
+            declined.append(ep.name)
+        else:
+            sources[ep.name] = source
+    return sources, ExtensionReport(tuple(sources), tuple(declined))
 
 
 def backend_factories() -> dict[str, Any]:
