@@ -29,7 +29,8 @@ def pages(gateway: GatewayProcess, stores: Stores) -> Any:
     for key in ALL_KEYS:
         client.put_object(Bucket="pages", Key=key, Body=key.encode())
     # A folder marker, as the console and rclone write them (written around the gateway):
-    # hidden next to its own folder and inside it, listed by a recursive listing.
+    # hidden next to its own folder and inside it when browsing, listed by a recursive
+    # listing.
     stores.moto.client().put_object(Bucket="pm-pages-x", Key="dir/", Body=b"")
     assert set(X_KEYS) | {"dir/"} == stores.keys("pages--x")
     return client
@@ -89,7 +90,8 @@ def test_product_listing_with_a_delimiter_pages_through_keys_and_folders(
 @pytest.mark.parametrize("operation", ["list_objects_v2", "list_objects"])
 def test_sub_prefix_listing_is_rewritten_and_paginated(pages: Any, operation: str) -> None:
     flat = walk(pages, operation, Prefix="x/dir/", PaginationConfig={"PageSize": 1})
-    assert keys_of(flat) == ["x/dir/1.txt", "x/dir/2.txt", "x/dir/sub/3.txt"]
+    # Recursive: the folder's own marker is listed too, as S3 does (rm --recursive needs it).
+    assert keys_of(flat) == ["x/dir/", "x/dir/1.txt", "x/dir/2.txt", "x/dir/sub/3.txt"]
     nested = walk(
         pages, operation, Prefix="x/dir/", Delimiter="/", PaginationConfig={"PageSize": 1}
     )

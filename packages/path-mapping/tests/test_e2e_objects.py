@@ -16,6 +16,7 @@ from .conftest import CLIMATE, FULL, WEATHER_2024, Stores
 
 PRODUCTS = {"climate": "acme--climate", "weather": "acme--weather"}
 SPECIAL_KEYS = [
+    "odd/folder/",
     "odd/100%.txt",
     "odd/100%25.txt",
     "odd/report*.pdf",
@@ -63,7 +64,9 @@ def test_special_character_keys_are_byte_exact_on_both_backends(
 ) -> None:
     for index, key in enumerate(SPECIAL_KEYS):
         full.put_object(Bucket="acme", Key=f"{product}/{unique}{key}", Body=f"{index}".encode())
-    assert {f"{unique}{key}" for key in SPECIAL_KEYS} <= stores.keys(PRODUCTS[product])
+    # (The file backend stores the folder marker `dir/` as the file `dir/.%`: backends.md.)
+    files = {f"{unique}{key}" for key in SPECIAL_KEYS if not key.endswith("/")}
+    assert files <= stores.keys(PRODUCTS[product])
     for index, key in enumerate(SPECIAL_KEYS):
         got = full.get_object(Bucket="acme", Key=f"{product}/{unique}{key}")
         assert got["Body"].read() == f"{index}".encode()
@@ -240,6 +243,7 @@ def test_a_product_read_as_an_object_is_no_such_key(full: Any) -> None:
     for call in (
         lambda: full.head_object(Bucket="acme", Key="climate"),
         lambda: full.get_object(Bucket="acme", Key="weather"),
+        lambda: full.get_object(Bucket="acme", Key="climate/"),
     ):
         with pytest.raises(ClientError) as missing:
             call()

@@ -30,6 +30,11 @@ from multistore.path_mapping.products import Product, sub_request
 
 # Marks our own continuation tokens, which carry the last client key of the previous page.
 _TOKEN_TAG = "pm1."
+# One page asks at most this many products for keys, so an account with thousands of (mostly
+# empty) products costs a bounded number of backend calls per request.
+MAX_PRODUCTS_PER_PAGE = 50
+# Sorts after every key below a product's root (see core's listing module).
+_PAST = "\U0010ffff"
 
 
 def encode_token(last_key: str) -> str:
@@ -92,6 +97,7 @@ async def list_account(
     page = _Page(query.max_keys)
     truncated = False
     candidates = [p for p in products if p.root.startswith(prefix)]
+    asked: list[Product] = []
     for index, product in enumerate(candidates):
         if page.room <= 0:
             truncated = True
@@ -102,12 +108,14 @@ async def list_account(
             if position is None or common > position:
                 page.add_prefix(common)
             continue
-        if (
-            position is not None
-            and not position.startswith(product.root)
-            and position > product.root
-        ):
-            continue  # every key of this product sorts before the resume position
+        if position is not None and _all_before(product.root, position):
+            continue
+        if len(asked) == MAX_PRODUCTS_PER_PAGE:
+            truncated = True
+            # Resume after the last product asked, even if it had nothing to show.
+            page.last = max(page.last, asked[-1].root + _PAST)
+            break
+        asked.append(product)
         more = await _list_product(ctx, sub_requests, product, query, position, page)
         if more:
             truncated = True
@@ -168,6 +176,13 @@ async def _list_product(
         else:
             page.add_entry(listed_entry)
     return xml_text(root.get("IsTruncated")).lower() == "true"
+
+
+def _all_before(root: str, position: str) -> bool:
+    """Whether every key under ``root`` sorts at or before the resume ``position``."""
+    if position.startswith(root):
+        return position >= root + _PAST
+    return position > root
 
 
 def _timestamp(text: str) -> datetime:
