@@ -82,6 +82,14 @@ class Target:
         return {k for k in self.backend.stored_keys(self.bucket) if k.startswith(prefix)}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `pytest -m clients` runs just the matrix; `-m "not clients"` everything else.
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.clients)
+
+
 @pytest.fixture
 def target(
     backend: BackendUnderTest,

@@ -3,6 +3,7 @@ paginators, presigned URLs in both signature forms, and copies."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,26 @@ def test_boto3_copy(target: Target) -> None:
     for key in (source, copied, managed):
         client.delete_object(Bucket=target.bucket, Key=key)
     assert target.stored_under(target.key("copy/")) == set()
+
+
+@pytest.mark.parametrize("listener", ["http", "tls"])
+def test_boto3_gzip_content_encoding(target: Target, listener: str) -> None:
+    # Web asset pipelines upload pre-compressed files: the stored and served bytes are the
+    # compressed ones, with their Content-Encoding, never transparently decoded. Over HTTP
+    # botocore signs the SHA-256 of the compressed body; over TLS it sends aws-chunked.
+    client = (target.http if listener == "http" else target.tls).client(*FULL)
+    key = target.key(f"gzip/{listener}/app.js.gz")
+    compressed = gzip.compress(b"console.log('hello');\n" * 2000)
+    client.put_object(
+        Bucket=target.bucket,
+        Key=key,
+        Body=compressed,
+        ContentEncoding="gzip",
+        ContentType="text/javascript",
+    )
+    assert sha256(target.stored(key) or b"") == sha256(compressed)
+    response = client.get_object(Bucket=target.bucket, Key=key)
+    assert response["ContentEncoding"] == "gzip"
+    assert sha256(response["Body"].read()) == sha256(compressed)
+    client.delete_object(Bucket=target.bucket, Key=key)
+    assert target.stored(key) is None
