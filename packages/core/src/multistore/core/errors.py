@@ -7,8 +7,14 @@ internals (backend URLs, bucket names) and are only logged — the caller sees a
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import ClassVar
+from urllib.parse import quote
 from xml.sax.saxutils import escape
+
+# Characters XML 1.0 cannot carry at all, not even as character references.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class S3Error(Exception):
@@ -34,6 +40,10 @@ class S3Error(Exception):
         """Extra response headers this error needs (e.g. ``Allow`` for 405)."""
         return {}
 
+    def details(self) -> tuple[tuple[str, str], ...]:
+        """Extra ``<Error>`` elements S3 adds for this error (e.g. ``HeadersNotSigned``)."""
+        return ()
+
 
 class InvalidRequest(S3Error):
     code, status, default_message = "InvalidRequest", 400, "Invalid request"
@@ -45,6 +55,16 @@ class InvalidArgument(S3Error):
 
 class InvalidURI(S3Error):
     code, status, default_message = "InvalidURI", 400, "Couldn't parse the specified URI."
+
+
+class AccessControlListNotSupported(S3Error):
+    # What S3 answers for buckets with ACLs disabled (object ownership "bucket owner
+    # enforced"), which is how every gateway bucket behaves.
+    code, status, default_message = (
+        "AccessControlListNotSupported",
+        400,
+        "The bucket does not allow ACLs",
+    )
 
 
 class AuthorizationHeaderMalformed(S3Error):
@@ -182,8 +202,33 @@ class InvalidRange(S3Error):
     default_message = "The requested range is not satisfiable"
 
 
+class InvalidPartNumber(S3Error):
+    code, status = "InvalidPartNumber", 416
+    default_message = "The requested partnumber is not satisfiable"
+
+
+class KeyTooLongError(S3Error):
+    code, status = "KeyTooLongError", 400
+    default_message = "Your key is too long"
+
+
 class NotModified(S3Error):
+    """304; ``headers`` are what RFC 9110 §15.4.5 has a 304 repeat (ETag, Last-Modified, …)."""
+
     code, status, default_message = "NotModified", 304, "Not Modified"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        resource: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, resource=resource)
+        self._headers = dict(headers or {})
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
 
 
 class InternalError(S3Error):
@@ -233,13 +278,23 @@ def render_error_xml(
     ``show_internal`` reveals 5xx details; it exists for local debugging only.
     """
     message = error.message if show_internal else error.public_message
+    details = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in error.details())
+    shown_resource = error.resource if error.resource is not None else resource
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{error.code}</Code>"
-        f"<Message>{escape(message)}</Message>"
-        f"<Resource>{escape(error.resource if error.resource is not None else resource)}</Resource>"
+        f"<Message>{escape(message)}</Message>{details}"
+        f"<Resource>{_resource_text(shown_resource)}</Resource>"
         f"<RequestId>{request_id}</RequestId></Error>"
     ).encode()
+
+
+def _resource_text(resource: str) -> str:
+    # Keys may hold control characters (S3 accepts them); written raw they would make the
+    # whole error unparseable for the client, so such a path goes out percent-encoded.
+    if _NOT_XML.search(resource):
+        resource = _NOT_XML.sub(lambda m: quote(m.group(), safe=""), resource)
+    return escape(resource).replace("\r", "&#13;")
 
 
 _BACKEND_ERROR_CLASSES: dict[tuple[str, int], type[S3Error]] = {}

@@ -223,7 +223,9 @@ class ProxyGateway:
         body = render_error_xml(
             error,
             request_id=request.request_id,
-            resource=request.path,
+            # Not ``request.path``: for a path that is not valid UTF-8 that raises again,
+            # here, on the error path (issue #15).
+            resource=request.resource,
             show_internal=self.options.debug_errors,
         )
         headers = CIMultiDict(

@@ -17,6 +17,7 @@ from multistore.core.http import HttpTransport, RequestInfo, Response
 from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
 from multistore.core.router import Router
 from multistore.server.demo import demo_config
+from multistore.server.drain import InFlight
 from multistore.server.handler import handle
 from multistore.server.http_client import HttpClient
 from multistore.server.settings import ServerSettings
@@ -132,7 +133,7 @@ async def assemble(settings: ServerSettings) -> Worker:
     return Worker(gateway, provider, client)
 
 
-def create_server(worker: Worker) -> web.Server:
+def create_server(worker: Worker, *, in_flight: InFlight | None = None) -> web.Server:
     """aiohttp's low-level server around the gateway.
 
     No ``Application``: there is one handler, so a URL dispatcher and middleware plumbing
@@ -146,9 +147,12 @@ def create_server(worker: Worker) -> web.Server:
         return await handle(request, gateway)
 
     return web.Server(
-        handler,
+        in_flight.wrap(handler) if in_flight is not None else handler,
         handler_cancellation=True,
         access_log=None,  # the gateway writes its own structured access line
+        # Request bodies are object bytes: a PUT with ``Content-Encoding: gzip`` is stored
+        # compressed, exactly as sent and as its signed x-amz-content-sha256 promises.
+        auto_decompress=False,
         max_field_size=16 << 10,
     )
 

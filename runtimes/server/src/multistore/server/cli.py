@@ -15,9 +15,12 @@ from aiohttp import web
 
 from multistore.server.app import assemble, create_server
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
+from multistore.server.drain import InFlight
 from multistore.server.settings import ServerSettings, load_settings
 
 logger = logging.getLogger("multistore.server")
+# Seconds aiohttp's cleanup may take after the drain, to finish writing the last responses.
+_FINAL_GRACE = 2.0
 
 
 def _ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
@@ -44,7 +47,13 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
     except ValueError as exc:  # ConfigError is a ValueError too
         logger.error("cannot start: %s", exc)
         raise SystemExit(2) from None
-    runner = web.ServerRunner(create_server(worker), shutdown_timeout=settings.shutdown_timeout)
+    in_flight = InFlight()
+    # aiohttp's own shutdown only gets a short grace: by the time it runs, the drain below
+    # has already waited for in-flight requests (it cannot: it stops reading request bodies).
+    runner = web.ServerRunner(
+        create_server(worker, in_flight=in_flight),
+        shutdown_timeout=min(_FINAL_GRACE, settings.shutdown_timeout),
+    )
     await runner.setup()
     site = web.TCPSite(
         runner,
@@ -66,6 +75,9 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
         logger.info(
             "shutting down: draining in-flight requests (up to %.0fs)", settings.shutdown_timeout
         )
+        await site.stop()  # no new connections; open ones keep being read
+        if not await in_flight.drain(within=settings.shutdown_timeout):
+            logger.warning("shutdown timeout reached with requests still in flight")
     finally:
         await runner.cleanup()
         await worker.close()
