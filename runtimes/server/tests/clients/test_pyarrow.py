@@ -83,8 +83,12 @@ def test_pyarrow_parquet_write_and_read(target: Target) -> None:
     assert parquet.metadata.num_row_groups == 5
     group = parquet.read_row_group(3, columns=["value"]).column(0).combine_chunks()
     assert group.equals(table.column("value").slice(30_000, 10_000).combine_chunks())
-    s3.delete_file(path)
+    moved = f"{target.bucket}/{target.key('arrow/moved/table.parquet')}"
+    s3.move(path, moved)
     assert target.stored(target.key("arrow/table.parquet")) is None
+    assert sha256(target.stored(target.key("arrow/moved/table.parquet")) or b"") == sha256(stored)
+    s3.delete_file(moved)
+    assert target.stored(target.key("arrow/moved/table.parquet")) is None
 
 
 def test_pyarrow_dataset_create_dir_move_delete(target: Target) -> None:
@@ -92,7 +96,6 @@ def test_pyarrow_dataset_create_dir_move_delete(target: Target) -> None:
     base = f"{target.bucket}/{target.key('dataset')}"
     # create_dir writes a folder marker ("dataset/"), as write_dataset does for each directory.
     s3.create_dir(base)
-    assert s3.get_file_info(base).type == fs.FileType.Directory
 
     table = sample_table(3_000, 31)
     ds.write_dataset(
@@ -124,3 +127,14 @@ def test_pyarrow_dataset_create_dir_move_delete(target: Target) -> None:
     assert s3.get_file_info(moved).type == fs.FileType.NotFound
     s3.delete_dir(base)
     assert target.stored_under(target.key("dataset")) == set()
+
+
+def test_pyarrow_created_directory_exists(target: Target) -> None:
+    # pyarrow decides "directory" by HEAD of the path, then a delimited listing of "path/"
+    # with max-keys=1: on S3 the marker "path/" itself comes back as the one key.
+    s3 = filesystem_for(target)
+    base = f"{target.bucket}/{target.key('empty')}"
+    s3.create_dir(base)
+    assert s3.get_file_info(base).type == fs.FileType.Directory
+    s3.delete_dir(base)
+    assert s3.get_file_info(base).type == fs.FileType.NotFound
