@@ -47,3 +47,23 @@ def test_sizes() -> None:
     assert parse_size("5GiB") == 5 << 30
     assert parse_size("100MiB") == 100 << 20
     assert parse_size("1024") == 1024
+
+
+def test_operational_limits_and_log_format_from_variables_and_flags() -> None:
+    defaults = load_settings([], env={})
+    assert (defaults.header_timeout, defaults.keepalive_timeout, defaults.body_timeout) == (
+        30.0, 75.0, 60.0,
+    )  # fmt: skip
+    assert (defaults.max_connections, defaults.log_format) == (1024, "text")
+    env = {
+        "MULTISTORE_HEADER_TIMEOUT": "5", "MULTISTORE_KEEPALIVE_TIMEOUT": "10",
+        "MULTISTORE_BODY_TIMEOUT": "20", "MULTISTORE_MAX_CONNECTIONS": "7",
+        "MULTISTORE_LOG_FORMAT": "json",
+    }  # fmt: skip
+    from_env = load_settings([], env=env)
+    assert (from_env.header_timeout, from_env.keepalive_timeout, from_env.body_timeout) == (
+        5.0, 10.0, 20.0,
+    )  # fmt: skip
+    assert (from_env.max_connections, from_env.log_format) == (7, "json")
+    from_flags = load_settings(["--max-connections", "9", "--log-format", "text"], env=env)
+    assert (from_flags.max_connections, from_flags.log_format) == (9, "text")

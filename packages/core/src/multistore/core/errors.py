@@ -7,6 +7,7 @@ internals (backend URLs, bucket names) and are only logged — the caller sees a
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import ClassVar
@@ -23,6 +24,12 @@ class S3Error(Exception):
     code: ClassVar[str] = "InternalError"
     status: ClassVar[int] = 500
     default_message: ClassVar[str] = "We encountered an internal error. Please try again."
+    log_level: ClassVar[int | None] = None
+    """How loudly the gateway logs this error; ``None``: INFO for 4xx, ERROR for 5xx.
+
+    ERROR is kept for the gateway's own faults. A refused request, an unsupported feature
+    (501) or a backend that is down is the caller's or the backend's story, not a page.
+    """
 
     def __init__(self, message: str | None = None, *, resource: str | None = None) -> None:
         self.message = message or self.default_message
@@ -43,6 +50,12 @@ class S3Error(Exception):
     def details(self) -> tuple[tuple[str, str], ...]:
         """Extra ``<Error>`` elements S3 adds for this error (e.g. ``HeadersNotSigned``)."""
         return ()
+
+    @property
+    def level(self) -> int:
+        if self.log_level is not None:
+            return self.log_level
+        return logging.ERROR if self.status >= 500 else logging.INFO
 
 
 class InvalidRequest(S3Error):
@@ -113,6 +126,25 @@ class MalformedTrailerError(S3Error):
 class InvalidDigest(S3Error):
     code, status = "InvalidDigest", 400
     default_message = "The Content-MD5 you specified is not valid."
+
+
+class RequestTimeout(S3Error):
+    code, status = "RequestTimeout", 400
+    default_message = (
+        "Your socket connection to the server was not read from or written to within the "
+        "timeout period."
+    )
+
+
+class ClientDisconnected(S3Error):
+    """The client went away before the request was complete: there is nobody to answer.
+
+    Runtimes raise it from their body readers; the status is nginx's 499 ("client closed
+    request"), which only ever appears in logs and metrics.
+    """
+
+    code, status = "ClientDisconnected", 499
+    default_message = "The client closed the connection before the request was complete."
 
 
 class MissingContentLength(S3Error):
@@ -237,6 +269,8 @@ class InternalError(S3Error):
 
 class NotImplementedOperation(S3Error):
     code, status = "NotImplemented", 501
+    # Clients probe for features (rclone asks for ?versioning on every run): not a fault.
+    log_level = logging.INFO
     default_message = (
         "A header or query you provided implies functionality that is not implemented."
     )
@@ -249,21 +283,25 @@ class NotImplementedOperation(S3Error):
 
 class BadGateway(S3Error):
     code, status = "BadGateway", 502
+    log_level = logging.WARNING  # the backend's fault, not the gateway's
     default_message = "The gateway received an invalid response from its storage backend."
 
 
 class BackendAuthenticationFailed(S3Error):
     code, status = "BackendAuthenticationFailed", 502
+    log_level = logging.WARNING
     default_message = "The gateway could not authenticate to its storage backend."
 
 
 class ServiceUnavailable(S3Error):
     code, status = "ServiceUnavailable", 503
+    log_level = logging.WARNING  # a backend that cannot be reached
     default_message = "Service unavailable. Please try again."
 
 
 class SlowDown(S3Error):
     code, status, default_message = "SlowDown", 503, "Please reduce your request rate."
+    log_level = logging.INFO  # a quota doing its job
 
     @property
     def public_message(self) -> str:

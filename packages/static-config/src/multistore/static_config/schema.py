@@ -25,6 +25,7 @@ from multistore.static_config.server_settings import parse_server_settings
 from multistore.static_config.validation import (
     CredentialFacts,
     RoleFacts,
+    backend_auth_problems,
     bucket_name_problems,
     credential_problems,
     role_problems,
@@ -170,6 +171,8 @@ def _parse_bucket(table: TableReader) -> tuple[str | None, BucketConfig]:
     options = table.string_map("backend_options")
     if backend_type == "file" and not options.get("root"):
         table.problem(f'{table.path_of("backend_options")}.root is required for a "file" bucket')
+    for problem in backend_auth_problems(table.path_of("backend_options"), backend_type, options):
+        table.problem(problem)
     region = table.optional_str("region") or options.get("region") or DEFAULT_REGION
     bucket = BucketConfig(
         name=name or "",

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from multistore.core.backends.base import BackendServices
 from multistore.core.backends.pool import BackendPool
 from multistore.core.gateway import GatewayOptions, ProxyGateway
-from multistore.core.http import HttpTransport, RequestInfo, Response
-from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
+from multistore.core.http import HttpTransport
+from multistore.core.mapping import AddressMapping
+from multistore.core.plugins import (
+    ExtensionContext,
+    backend_factories,
+    configured_request_mapper,
+    install_backend_credentials,
+    install_router_extensions,
+)
 from multistore.core.router import Router
+from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
 from multistore.server.drain import InFlight
 from multistore.server.handler import handle
+from multistore.server.health import healthz, readyz
 from multistore.server.http_client import HttpClient
+from multistore.server.metrics import RECORDER, Labels, SnapshotDirectory, publish_periodically
+from multistore.server.metrics_exposition import MetricsEndpoint
 from multistore.server.settings import ServerSettings
 from multistore.static_config import (
     CachedProvider,
@@ -40,12 +51,6 @@ def load_static_config(settings: ServerSettings) -> StaticConfig:
     return load_config(settings.config)
 
 
-async def _health(request: RequestInfo) -> Response | None:
-    if request.method not in ("GET", "HEAD"):
-        return None
-    return Response(200, CIMultiDict({"Content-Type": "text/plain"}), b"ok\n")
-
-
 def build_gateway(
     settings: ServerSettings,
     transport: HttpTransport,
@@ -59,8 +64,10 @@ def build_gateway(
     # A reload must not serve keys from the old file out of the cache.
     provider.on_reload.append(credentials.clear)
     router = Router()
-    router.route("/.multistore/healthz", _health)
-    router.route("/.multistore/readyz", _health)
+    router.route("/.multistore/healthz", healthz)
+    router.route("/.multistore/readyz", readyz)
+    shared = SnapshotDirectory(settings.metrics_dir) if settings.metrics_dir else None
+    router.route("/.multistore/metrics", MetricsEndpoint(shared))
     context = ExtensionContext(
         settings=dict(env), credentials=credentials, services={"transport": transport}
     )
@@ -71,14 +78,24 @@ def build_gateway(
             ", ".join(report.installed) or "none",
             ", ".join(report.declined) or "none",
         )
-    backends = BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
+    credential_sources, sources_report = install_backend_credentials(context)
+    if announce and (sources_report.installed or sources_report.declined):
+        logger.info(
+            "backend credential sources installed: %s; declined: %s",
+            ", ".join(sources_report.installed) or "none",
+            ", ".join(sources_report.declined) or "none",
+        )
+    services = BackendServices(transport, USER_AGENT, credential_sources)
+    backends = BackendPool(backend_factories(), services)
     # A bucket whose backend is not installed or cannot be built (missing file root, bad
     # endpoint) is a startup error, not a 500 at its first request; reloads are held to the
     # same rule.
     provider.validators.append(lambda config: check_backends(config, backends))
     provider.validate_current()
+    mapping = path_mapping(settings, provider, announce=announce)
     return ProxyGateway(
-        buckets=provider,
+        buckets=mapping.buckets if mapping is not None else provider,
+        mapper=mapping,
         credentials=credentials,
         backends=backends,
         router=router,
@@ -90,6 +107,27 @@ def build_gateway(
             cors_origins=settings.cors_origins,
         ),
     )
+
+
+def path_mapping(
+    settings: ServerSettings, provider: ReloadableProvider, *, announce: bool = True
+) -> AddressMapping | None:
+    """Path mapping, when ``--path-mapping`` or a ``[path_mapping]`` table turns it on.
+
+    Its options are read once at startup; a reload changes buckets, not the mapping.
+    """
+    mapping = configured_request_mapper(
+        "path_mapping",
+        provider.current.config.extra_sections.get("path_mapping"),
+        provider,
+        forced=settings.path_mapping,
+        distribution="multistore-path-mapping",
+    )
+    if mapping is None:
+        return None
+    if announce:
+        logger.info("path mapping on: %r", mapping)
+    return mapping
 
 
 def check_backends(config: StaticConfig, backends: BackendPool) -> None:
@@ -115,25 +153,59 @@ class Worker:
     gateway: ProxyGateway
     config: ReloadableProvider
     client: HttpClient
+    shared_metrics: SnapshotDirectory | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def reload(self) -> None:
+        """Reload the config file (SIGHUP), counting the outcome for the metrics."""
+        outcome = "success" if self.config.reload() else "rejected"
+        RECORDER.count("multistore_config_reloads_total", (outcome,))
 
     async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        if self.shared_metrics is not None:
+            # The last counts of this process outlive it (counters never go down).
+            self.shared_metrics.publish(RECORDER.snapshot())
         await self.client.close()
+
+
+def _pool_gauges(client: HttpClient) -> Callable[[], list[tuple[str, Labels, float]]]:
+    def gauges() -> list[tuple[str, Labels, float]]:
+        found: list[tuple[str, Labels, float]] = []
+        for origin, open_count, idle in client.pool_usage():
+            found.append(("multistore_backend_connections", (origin, "in_use"), open_count - idle))
+            found.append(("multistore_backend_connections", (origin, "idle"), idle))
+        return found
+
+    return gauges
 
 
 async def assemble(settings: ServerSettings) -> Worker:
     """Build everything a worker needs; raises ``ValueError`` for a config it cannot serve."""
     # One pool of backend connections per worker process, shared by every bucket and STS.
-    client = HttpClient()
+    client = HttpClient(observer=RECORDER.observe_backend)
     try:
         provider = ReloadableProvider(lambda: load_static_config(settings))
         gateway = build_gateway(settings, client, provider)
     except BaseException:
         await client.close()
         raise
-    return Worker(gateway, provider, client)
+    RECORDER.gauge_sources.append(_pool_gauges(client))
+    worker = Worker(gateway, provider, client)
+    if settings.metrics_dir is not None:
+        worker.shared_metrics = SnapshotDirectory(settings.metrics_dir)
+        worker.background.append(asyncio.create_task(publish_periodically(worker.shared_metrics)))
+    return worker
 
 
-def create_server(worker: Worker, *, in_flight: InFlight | None = None) -> web.Server:
+def create_server(
+    worker: Worker,
+    limits: ConnectionLimits | None = None,
+    *,
+    in_flight: InFlight | None = None,
+) -> web.Server:
     """aiohttp's low-level server around the gateway.
 
     No ``Application``: there is one handler, so a URL dispatcher and middleware plumbing
@@ -142,12 +214,16 @@ def create_server(worker: Worker, *, in_flight: InFlight | None = None) -> web.S
     request is authorized (``handler.ClientBody``).
     """
     gateway = worker.gateway
+    limits = limits or ConnectionLimits()
+    body_timeout = limits.body_timeout or None
+    closing = (lambda: in_flight.draining) if in_flight is not None else None
 
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        return await handle(request, gateway)
+        return await handle(request, gateway, body_timeout=body_timeout, closing=closing)
 
-    return web.Server(
+    return GatewayServer(
         in_flight.wrap(handler) if in_flight is not None else handler,
+        limits=limits,
         handler_cancellation=True,
         access_log=None,  # the gateway writes its own structured access line
         # Request bodies are object bytes: a PUT with ``Content-Encoding: gzip`` is stored
@@ -157,4 +233,13 @@ def create_server(worker: Worker, *, in_flight: InFlight | None = None) -> web.S
     )
 
 
-__all__ = ["Worker", "assemble", "build_gateway", "create_server"]
+def connection_limits(settings: ServerSettings) -> ConnectionLimits:
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
+
+
+__all__ = ["Worker", "assemble", "build_gateway", "connection_limits", "create_server"]

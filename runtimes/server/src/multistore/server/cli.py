@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
 import signal
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from aiohttp import web
-
-from multistore.server.app import assemble, create_server
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.server.drain import InFlight
 from multistore.server.settings import ServerSettings, load_settings
+from multistore.server.worker_link import WorkerLink
+
+# The app (aiohttp, the gateway, botocore) is imported inside the functions that serve: a
+# supervisor of several workers never loads it (docs/performance.md, Memory).
 
 logger = logging.getLogger("multistore.server")
 # Seconds aiohttp's cleanup may take after the drain, to finish writing the last responses.
@@ -40,8 +39,18 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
+async def serve(
+    settings: ServerSettings, *, reuse_port: bool = False, link: WorkerLink | None = None
+) -> None:
     """Serve until SIGTERM/SIGINT, then drain in-flight requests for up to the timeout."""
+    from aiohttp import web
+
+    from multistore.server.app import assemble, connection_limits, create_server
+    from multistore.server.handler import access_log
+    from multistore.server.health import READINESS
+
+    access_log.json = settings.log_format == "json"
+
     try:
         worker = await assemble(settings)
     except ValueError as exc:  # ConfigError is a ValueError too
@@ -51,7 +60,7 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
     # aiohttp's own shutdown only gets a short grace: by the time it runs, the drain below
     # has already waited for in-flight requests (it cannot: it stops reading request bodies).
     runner = web.ServerRunner(
-        create_server(worker, in_flight=in_flight),
+        create_server(worker, connection_limits(settings), in_flight=in_flight),
         shutdown_timeout=min(_FINAL_GRACE, settings.shutdown_timeout),
     )
     await runner.setup()
@@ -68,8 +77,10 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, worker.config.reload)
+    loop.add_signal_handler(signal.SIGHUP, worker.reload)
     logger.info("listening on %s://%s:%d", settings.scheme, settings.host, settings.port)
+    if link is not None:
+        link.attach(loop, on_status=READINESS.update, on_gone=_supervisor_gone(stop))
     try:
         await stop.wait()
         logger.info(
@@ -83,45 +94,32 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
         await worker.close()
 
 
-def _run_worker(settings: ServerSettings, reuse_port: bool) -> None:
-    _configure_logging(settings.log_level)
+def _supervisor_gone(stop: asyncio.Event) -> Callable[[], None]:
+    def gone() -> None:
+        # A worker never outlives its supervisor (killed with -9, say): it drains and exits.
+        logger.warning("the supervisor went away: shutting down")
+        stop.set()
+
+    return gone
+
+
+def run_worker(
+    settings: ServerSettings, *, reuse_port: bool = False, link: WorkerLink | None = None
+) -> None:
+    _configure_logging(settings)
     with asyncio.Runner(loop_factory=_new_event_loop) as runner:
-        runner.run(serve(settings, reuse_port=reuse_port))
+        runner.run(serve(settings, reuse_port=reuse_port, link=link))
 
 
-def _run_workers(settings: ServerSettings) -> int:
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_run_worker, args=(settings, True), name=f"multistore-worker-{i}")
-        for i in range(settings.workers)
-    ]
-    for worker in workers:
-        worker.start()
+def _configure_logging(settings: ServerSettings) -> None:
+    from multistore.server.logs import configure_logging
 
-    def forward(signum: int, _frame: object) -> None:
-        for worker in workers:
-            if worker.pid is not None and worker.is_alive():
-                os.kill(worker.pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGHUP, forward)
-    signal.signal(signal.SIGINT, lambda *_: forward(signal.SIGTERM, None))
-    for worker in workers:
-        worker.join()
-    return max((w.exitcode or 0) for w in workers)
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(argv)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     if settings.config is None:
         logger.warning(
             "no --config given: serving the demo bucket %r from %s (anonymous read; "
@@ -132,8 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             DEMO_SECRET_ACCESS_KEY,
         )
     if settings.workers > 1:
-        return _run_workers(settings)
-    _run_worker(settings, reuse_port=False)
+        from multistore.server.supervisor import Supervisor
+
+        return Supervisor(settings).run()
+    run_worker(settings)
     return 0
 
 

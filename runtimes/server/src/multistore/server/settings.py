@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,17 @@ class ServerSettings:
     debug_errors: bool = False
     cors_origins: tuple[str, ...] = ()
     """The config's ``[server] cors_origins``: for buckets that set none of their own."""
+    header_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    body_timeout: float = 60.0
+    max_connections: int = 1024
+    """Per worker."""
+    log_format: str = "text"
+    """``text`` or ``json`` (one object per line), for the access and application logs."""
+    metrics_dir: Path | None = None
+    """Set by the supervisor for its workers: where they share their metrics snapshots."""
+    path_mapping: bool = False
+    """``--path-mapping``: hierarchical addresses even without a ``[path_mapping]`` table."""
 
     @property
     def scheme(self) -> str:
@@ -93,9 +104,54 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="directory of the demo bucket when no --config is given",
     )
     parser.add_argument(
+        "--path-mapping",
+        action="store_true",
+        default=default("PATH_MAPPING", "") in ("1", "true"),
+        help="serve /{account}/{product}/{key} over buckets named account--product "
+        "(needs multistore-path-mapping; options in the config's [path_mapping] table)",
+    )
+    parser.add_argument(
         "--shutdown-timeout", type=float, default=float(default("SHUTDOWN_TIMEOUT", "30") or 30)
     )
+    _add_connection_flags(parser, default)
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default("LOG_FORMAT", "text"),
+        help="text lines (the default) or one JSON object per line",
+    )
     return parser
+
+
+def _add_connection_flags(
+    parser: argparse.ArgumentParser, default: Callable[[str, str], str | None]
+) -> None:
+    """Per-connection limits (docs/deployment.md, Connections and timeouts)."""
+    group = parser.add_argument_group("connections")
+    group.add_argument(
+        "--header-timeout",
+        type=float,
+        default=default("HEADER_TIMEOUT", "30"),
+        help="seconds for a client to send a complete request head (30)",
+    )
+    group.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=default("KEEPALIVE_TIMEOUT", "75"),
+        help="seconds an idle kept-alive connection stays open (75)",
+    )
+    group.add_argument(
+        "--body-timeout",
+        type=float,
+        default=default("BODY_TIMEOUT", "60"),
+        help="seconds an upload may send nothing before it is cut off (60)",
+    )
+    group.add_argument(
+        "--max-connections",
+        type=int,
+        default=default("MAX_CONNECTIONS", "1024"),
+        help="open client connections per worker; more are refused with 503 (1024)",
+    )
 
 
 def load_settings(
@@ -118,6 +174,8 @@ def load_settings(
     if isinstance(max_size, str):
         max_size = parse_size(max_size)
     workers = pick(args.workers, "workers") or os.cpu_count() or 1
+    if args.log_format not in ("text", "json"):  # from MULTISTORE_LOG_FORMAT: not checked
+        parser.error(f"--log-format must be text or json, got {args.log_format!r}")
     return ServerSettings(
         config=Path(args.config) if args.config else None,
         host=host,
@@ -132,6 +190,12 @@ def load_settings(
         shutdown_timeout=args.shutdown_timeout,
         debug_errors=env.get("MULTISTORE_DEBUG_ERRORS", "") == "1",
         cors_origins=tuple(getattr(table, "cors_origins", None) or ()),
+        header_timeout=float(args.header_timeout),
+        keepalive_timeout=float(args.keepalive_timeout),
+        body_timeout=float(args.body_timeout),
+        max_connections=int(args.max_connections),
+        log_format=args.log_format,
+        path_mapping=args.path_mapping,
     )
 
 
