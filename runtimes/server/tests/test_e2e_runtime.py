@@ -218,3 +218,17 @@ def test_a_bucket_that_cannot_be_served_is_a_startup_error(tmp_path: Path) -> No
     assert "cannot start" in result.stderr
     assert "'gone'" in result.stderr
     assert "'azure' is not installed" in result.stderr
+
+
+def test_missing_keys_on_an_s3_backend_are_not_warnings(gateway: GatewayProcess) -> None:
+    # rclone HEADs every key before uploading it and pyarrow HEADs "directories": a 404 from
+    # the backend is the client's answer, not something for the operator to look at.
+    client = gateway.client(*FULL)
+    logged = len(gateway.log())
+    with pytest.raises(ClientError) as head:
+        client.head_object(Bucket="s3-data", Key="runtime/never-written")
+    assert head.value.response["Error"]["Code"] == "404"
+    with pytest.raises(ClientError) as get:
+        client.get_object(Bucket="s3-data", Key="runtime/never-written")
+    assert get.value.response["Error"]["Code"] == "NoSuchKey"
+    assert "WARNING" not in gateway.log()[logged:]

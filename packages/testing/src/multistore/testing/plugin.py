@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from multistore.testing.debian import ensure_debian_tool
 from multistore.testing.moto_backend import MotoS3, running_moto
 from multistore.testing.tls import TlsFiles, make_tls_files
 
@@ -26,3 +28,16 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def rclone_binary() -> str:
+    """rclone (Debian ``rclone``), installed with apt-get when missing."""
+    return ensure_debian_tool("rclone", "rclone")
+
+
+@pytest.fixture(scope="session")
+def gdal_tools() -> str:
+    """The directory holding GDAL's command-line tools (Debian ``gdal-bin``)."""
+    ensure_debian_tool("gdalinfo", "gdal-bin")
+    return os.path.dirname(ensure_debian_tool("gdalmanage", "gdal-bin"))

@@ -238,7 +238,8 @@ class S3Backend(S3WritePaths):
             await response.release()
         code, message = _parse_error(body)
         resource = self.client_resource(key)
-        logger.warning(
+        logger.log(
+            _log_level(status, code),
             "backend %s answered %s %s for bucket %s: %s",
             self.endpoint,
             status,
@@ -458,6 +459,21 @@ def _write_headers(headers: Mapping[str, str]) -> dict[str, str]:
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover - makes this function an async generator
+
+
+def _log_level(status: int, code: str) -> int:
+    """How loudly to log a backend's error answer.
+
+    A missing key, a failed precondition or a bad range is the client's outcome, not a fault:
+    clients HEAD keys that may not exist on every run (rclone before each upload, pyarrow for
+    "directories"), and the access log already has the status. Rejected credentials, 5xx
+    answers and anything unexpected are the operator's business.
+    """
+    if status in (401, 403) or status >= 500:
+        return logging.WARNING
+    if status in (404, 412, 416) or code in CLIENT_ERROR_CODES:
+        return logging.DEBUG
+    return logging.WARNING
 
 
 def _parse_error(body: bytes) -> tuple[str, str]:
