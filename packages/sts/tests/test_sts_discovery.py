@@ -1,28 +1,24 @@
 """STS arrives by installation alone: entry-point discovery, and the key that switches it on.
 
-The gateway is started from a throwaway virtualenv holding only core, static-config and
-the server runtime (pinned from ``uv.lock``): no ``/.sts`` route there, even with
-``SESSION_TOKEN_KEY`` set. The workspace environment, which has ``multistore-sts``, serves
+The gateway is started from a throwaway virtualenv holding only core, static-config and the
+server runtime (their wheels; third-party packages pinned from ``uv.lock``): no ``/.sts`` route
+there, even with ``SESSION_TOKEN_KEY`` set. The workspace environment, which has ``multistore-sts``, serves
 STS with no change of code or config.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
+from multistore.testing.environments import Wheelhouse, has_module, install_environment
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.signing import send
 
 from .conftest import TOKEN_KEY
-
-WORKSPACE = Path(__file__).resolve().parents[3]
 
 
 def config(root: Path) -> dict[str, Any]:
@@ -39,35 +35,15 @@ STS_QUERY = urlencode(
 )
 
 
-def _uv() -> str:
-    # ``uv run`` exports the path of the uv running it; CI installs uv with pip otherwise.
-    found = os.environ.get("UV") or shutil.which("uv")
-    assert found, "uv (which runs this workspace) is needed to build the environment"
-    return found
-
-
 @pytest.fixture(scope="module")
-def python_without_sts(tmp_path_factory: pytest.TempPathFactory) -> str:
+def python_without_sts(
+    tmp_path_factory: pytest.TempPathFactory, workspace_wheels: Wheelhouse
+) -> str:
     base = tmp_path_factory.mktemp("without-sts")
-    uv = _uv()
-    requirements = base / "requirements.txt"
-    subprocess.run(
-        [uv, "export", "--quiet", "--frozen", "--package", "multistore-server",
-         "--no-default-groups", "--no-hashes", "--no-header", "--output-file", str(requirements)],
-        cwd=WORKSPACE, check=True, timeout=120,
-    )  # fmt: skip
-    assert "multistore-sts" not in requirements.read_text()
-    venv = base / "venv"
-    subprocess.run([uv, "venv", "--quiet", str(venv)], cwd=WORKSPACE, check=True, timeout=120)
-    python = str(venv / "bin" / "python")
-    install = [uv, "pip", "install", "--quiet", "--python", python, "-r", str(requirements)]
-    # The uv cache normally holds every pinned wheel; fall back to the index when it does not.
-    if subprocess.run([*install, "--offline"], cwd=WORKSPACE, timeout=300).returncode != 0:
-        subprocess.run(install, cwd=WORKSPACE, check=True, timeout=300)
-    probe = "import importlib.util as u; print(u.find_spec('multistore.sts'), u.find_spec('jwt'))"
-    found = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
-    assert found.stdout.split() == ["None", "None"]
-    return python
+    python = install_environment(base, ["multistore-server"], workspace_wheels)
+    assert not has_module(python, "multistore.sts")
+    assert not has_module(python, "jwt")
+    return str(python)
 
 
 def answered_by_sts(gateway: GatewayProcess, path: str) -> bool:

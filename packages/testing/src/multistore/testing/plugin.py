@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from multistore.testing.environments import Wheelhouse, build_wheels
 from multistore.testing.moto_backend import MotoS3, running_moto
 from multistore.testing.tls import TlsFiles, make_tls_files
 
@@ -21,6 +22,12 @@ def moto_s3() -> Iterator[MotoS3]:
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def workspace_wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
+    """Every member built once with ``uv build``, for throwaway environments."""
+    return build_wheels(tmp_path_factory.mktemp("wheels"))
 
 
 @pytest.fixture
