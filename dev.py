@@ -114,7 +114,9 @@ def uv_arguments(command: str, args: list[str]) -> tuple[list[str], dict[str, st
         # Only the runtime: the root's dependencies, no dependency groups, and `--exact` so
         # nothing else lingers in the environment.
         run = ["run", *project, "--frozen", "--exact", "--no-default-groups"]
-        return [*run, "multistore-server", *args], {"UV_PROJECT_ENVIRONMENT": str(SERVE_ENVIRONMENT)}
+        return [*run, "multistore-server", *args], {
+            "UV_PROJECT_ENVIRONMENT": str(SERVE_ENVIRONMENT)
+        }
     if command == "test":
         return ["run", *project, "--frozen", "pytest", *args], {}
     return args, {}
@@ -124,8 +126,10 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("serve", "test", "uv"):
         print(__doc__, file=sys.stderr)
         return 2
-    if sys.version_info < (3, 11):
-        print(f"dev.py: multistore needs Python 3.11 or later, not {sys.version.split()[0]}")
+    # dev.py runs on whatever `python3` is; the project itself needs 3.11.
+    if sys.version_info < (3, 11):  # noqa: UP036
+        print(f"dev.py: multistore needs Python 3.11 or later, not {sys.version.split()[0]}",
+              file=sys.stderr)  # fmt: skip
         return 2
     try:
         uv = str(find_uv())

@@ -2,8 +2,8 @@
 
 The gateway is started from a throwaway virtualenv holding only core, static-config and the
 server runtime (their wheels; third-party packages pinned from ``uv.lock``): no ``/.sts`` route
-there, even with ``SESSION_TOKEN_KEY`` set. The workspace environment, which has ``multistore-sts``, serves
-STS with no change of code or config.
+there, even with ``SESSION_TOKEN_KEY`` set. The workspace environment, which has
+``multistore-sts``, serves STS with no change of code or config.
 """
 
 from __future__ import annotations

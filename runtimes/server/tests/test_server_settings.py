@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from multistore.server.settings import load_settings, parse_size
 
 
@@ -47,3 +49,18 @@ def test_sizes() -> None:
     assert parse_size("5GiB") == 5 << 30
     assert parse_size("100MiB") == 100 << 20
     assert parse_size("1024") == 1024
+
+
+def test_one_worker_unless_asked() -> None:
+    assert load_settings([], env={}).workers == 1
+    assert load_settings(["--workers", "0"], env={}).workers >= 1
+
+
+def test_a_relative_config_is_resolved_where_the_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(["--config", "gateway.toml"], env={})
+    assert settings.config == tmp_path / "gateway.toml"
+    assert settings.port == 9001

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import web, web_response
 from multidict import CIMultiDict
 
 from multistore.core.backends.base import BackendServices
@@ -19,7 +19,7 @@ from multistore.core.router import Router
 from multistore.server.demo import demo_config
 from multistore.server.handler import handle
 from multistore.server.http_client import HttpClient
-from multistore.server.settings import ServerSettings
+from multistore.server.settings import ServerSettings, mute_config_warnings
 from multistore.static_config import (
     CachedProvider,
     ReloadableProvider,
@@ -31,6 +31,8 @@ from multistore.static_config import (
 logger = logging.getLogger("multistore.server")
 
 USER_AGENT = "multistore/0.1.0"
+SERVER_HEADER = "multistore"
+"""Our ``Server`` header: a product name without versions (S3 itself sends ``AmazonS3``)."""
 
 
 def load_static_config(settings: ServerSettings) -> StaticConfig:
@@ -119,17 +121,40 @@ class Worker:
         await self.client.close()
 
 
-async def assemble(settings: ServerSettings) -> Worker:
-    """Build everything a worker needs; raises ``ValueError`` for a config it cannot serve."""
+async def assemble(settings: ServerSettings, *, announce: bool = True) -> Worker:
+    """Build everything a worker needs; raises ``ValueError`` for a config it cannot serve.
+
+    ``announce``: log what was loaded and the config's warnings. With several workers only
+    the first one does, so each line appears once.
+    """
+    if not announce:
+        mute_config_warnings()
     # One pool of backend connections per worker process, shared by every bucket and STS.
     client = HttpClient()
     try:
         provider = ReloadableProvider(lambda: load_static_config(settings))
-        gateway = build_gateway(settings, client, provider)
+        gateway = build_gateway(settings, client, provider, announce=announce)
     except BaseException:
         await client.close()
         raise
+    if announce:
+        log_loaded(provider.current.config, settings)
     return Worker(gateway, provider, client)
+
+
+def log_loaded(config: StaticConfig, settings: ServerSettings) -> None:
+    source = str(settings.config) if settings.config else "demo mode"
+    logger.info(
+        "loaded %d bucket(s), %d credential(s) and %d role(s) from %s",
+        len(config.buckets),
+        len(config.credentials),
+        len(config.roles),
+        source,
+    )
+    if not config.buckets:
+        logger.warning("no buckets configured: every S3 request will be refused")
+    elif not config.credentials and not config.roles:
+        logger.warning("no credentials or roles configured: only anonymous access is possible")
 
 
 def create_server(worker: Worker) -> web.Server:
@@ -141,6 +166,11 @@ def create_server(worker: Worker) -> web.Server:
     request is authorized (``handler.ClientBody``).
     """
     gateway = worker.gateway
+    # aiohttp fills in ``Server: Python/3.x aiohttp/3.y`` on every response it writes, its own
+    # 400s for malformed requests included, and has no option for it: the default is this
+    # module global, read as each response's headers are prepared. Versions help attackers,
+    # not clients.
+    web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
 
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
         return await handle(request, gateway)

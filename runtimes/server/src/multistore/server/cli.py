@@ -7,7 +7,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import ssl
 import sys
 from collections.abc import Sequence
 
@@ -15,17 +14,10 @@ from aiohttp import web
 
 from multistore.server.app import assemble, create_server
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
-from multistore.server.settings import ServerSettings, load_settings
+from multistore.server.settings import ServerSettings, SettingsError, load_settings
+from multistore.server.startup import StartupError, listen_failure, preflight, ssl_context
 
 logger = logging.getLogger("multistore.server")
-
-
-def _ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
-    if settings.tls_cert is None or settings.tls_key is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
-    return context
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
@@ -37,10 +29,15 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
-    """Serve until SIGTERM/SIGINT, then drain in-flight requests for up to the timeout."""
+async def serve(
+    settings: ServerSettings, *, reuse_port: bool = False, announce: bool = True
+) -> None:
+    """Serve until SIGTERM/SIGINT, then drain in-flight requests for up to the timeout.
+
+    ``announce``: this process logs what was loaded (one worker does, not all of them).
+    """
     try:
-        worker = await assemble(settings)
+        worker = await assemble(settings, announce=announce)
     except ValueError as exc:  # ConfigError is a ValueError too
         logger.error("cannot start: %s", exc)
         raise SystemExit(2) from None
@@ -50,11 +47,17 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
         runner,
         settings.host,
         settings.port,
-        ssl_context=_ssl_context(settings),
+        ssl_context=ssl_context(settings),
         reuse_port=reuse_port or None,
         backlog=1024,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # lost a race for the port since the main process checked it
+        logger.error("cannot start: %s", listen_failure(settings.host, settings.port, exc))
+        await runner.cleanup()
+        await worker.close()
+        raise SystemExit(2) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -71,16 +74,21 @@ async def serve(settings: ServerSettings, *, reuse_port: bool = False) -> None:
         await worker.close()
 
 
-def _run_worker(settings: ServerSettings, reuse_port: bool) -> None:
+def _run_worker(settings: ServerSettings, reuse_port: bool, announce: bool = True) -> None:
     _configure_logging(settings.log_level)
-    with asyncio.Runner(loop_factory=_new_event_loop) as runner:
-        runner.run(serve(settings, reuse_port=reuse_port))
+    try:
+        with asyncio.Runner(loop_factory=_new_event_loop) as runner:
+            runner.run(serve(settings, reuse_port=reuse_port, announce=announce))
+    except KeyboardInterrupt:  # Ctrl-C before the loop's own handler was installed
+        raise SystemExit(130) from None
 
 
 def _run_workers(settings: ServerSettings) -> int:
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_run_worker, args=(settings, True), name=f"multistore-worker-{i}")
+        context.Process(
+            target=_run_worker, args=(settings, True, i == 0), name=f"multistore-worker-{i}"
+        )
         for i in range(settings.workers)
     ]
     for worker in workers:
@@ -108,8 +116,25 @@ def _configure_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = load_settings(argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C during startup: no traceback
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        settings = load_settings(argv)
+    except SettingsError as exc:
+        _configure_logging("INFO")
+        logger.error("cannot start: %s", exc)
+        return 2
     _configure_logging(settings.log_level)
+    try:
+        preflight(settings)
+    except StartupError as exc:
+        logger.error("cannot start: %s", exc)
+        return 2
     if settings.config is None:
         logger.warning(
             "no --config given: serving the demo bucket %r from %s (anonymous read; "
