@@ -21,6 +21,10 @@ ROUTER_EXTENSIONS = "multistore.router_extensions"
 BACKENDS = "multistore.backends"
 MIDDLEWARE = "multistore.middleware"
 CONFIG_PROVIDERS = "multistore.config_providers"
+BACKEND_AUTH = "multistore.backend_auth"
+"""Backend credential providers: one entry point per ``auth_type`` value a bucket's
+``backend_options`` may name (``oidc``: multistore-oidc-provider). Config validation refuses
+an ``auth_type`` no installed package provides, so such a bucket never goes out unsigned."""
 
 logger = logging.getLogger("multistore.core.plugins")
 
@@ -102,3 +106,8 @@ def backend_factories() -> dict[str, Any]:
         if factory is not None:
             factories[ep.name] = factory
     return factories
+
+
+def backend_auth_types() -> frozenset[str]:
+    """The ``auth_type`` values an installed package provides (names only, nothing loaded)."""
+    return frozenset(ep.name for ep in discover(BACKEND_AUTH))
