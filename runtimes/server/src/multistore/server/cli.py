@@ -10,9 +10,6 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
-
-from multistore.server.app import assemble, create_server
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.server.settings import ServerSettings, SettingsError, load_settings
 from multistore.server.startup import StartupError, listen_failure, preflight, ssl_context
@@ -36,6 +33,12 @@ async def serve(
 
     ``announce``: this process logs what was loaded (one worker does, not all of them).
     """
+    # Imported here, not at the top: the main process checks settings and the port before
+    # any worker exists, and a refusal should not pay for importing aiohttp and the gateway.
+    from aiohttp import web
+
+    from multistore.server.app import assemble, create_server
+
     try:
         worker = await assemble(settings, announce=announce)
     except ValueError as exc:  # ConfigError is a ValueError too
