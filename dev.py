@@ -5,10 +5,11 @@
     python3 dev.py test [pytest args...]     # the whole test suite (run from the checkout)
     python3 dev.py uv [uv args...]           # uv itself, e.g. `python3 dev.py uv run aws ...`
 
-uv comes from PATH; when it is missing, dev.py installs it into a private virtualenv in
-``.dev/bootstrap`` of this checkout, so the Python that runs dev.py is never modified (Debian
-and Ubuntu mark theirs "externally managed" and pip refuses to install into it). uv then
-builds the environments from ``uv.lock`` exactly:
+uv comes from PATH; when it is missing, dev.py installs it into ``.dev/bootstrap`` of this
+checkout, never into the Python that runs dev.py (Debian and Ubuntu mark theirs "externally
+managed", PEP 668, and pip refuses to install into it): with that Python's pip and
+``--target``, or, when it has no pip, into a private virtualenv made by its ``venv`` module.
+uv then builds the environments from ``uv.lock`` exactly:
 
 - ``serve`` uses ``.dev/serve``, holding only the runtime packages (the root's dependencies:
   no test tools, no test-only extensions), synced exactly;
@@ -48,7 +49,8 @@ def _quiet(command: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def _install_in_private_venv(target: Path) -> str | None:
-    """Route 1: ``python -m venv`` (with its own pip), then pip installs uv there."""
+    """When this Python has no pip: ``python -m venv`` (which brings its own pip through
+    ensurepip), then that pip installs uv in the venv."""
     created = _quiet([sys.executable, "-m", "venv", str(target)])
     if created.returncode != 0:
         return created.stderr.strip() or created.stdout.strip() or "venv failed"
@@ -60,9 +62,8 @@ def _install_in_private_venv(target: Path) -> str | None:
 
 
 def _install_with_pip_target(target: Path) -> str | None:
-    """Route 2, when venv cannot make a pip (Debian without python3-venv): the system's pip
-    installs uv into a private folder with ``--target``, which leaves the system untouched
-    (and is therefore allowed by PEP 668)."""
+    """This Python's pip installs uv into a private folder with ``--target``: the system is
+    left untouched, so PEP 668 allows it. Also the quickest route (no venv to build)."""
     if _quiet([sys.executable, "-m", "pip", "--version"]).returncode != 0:
         return "this Python has no pip"
     installed = _quiet(
@@ -79,7 +80,7 @@ def install_uv() -> Path:
     BOOTSTRAP.parent.mkdir(parents=True, exist_ok=True)
     print(f"dev.py: uv not found; installing it into {BOOTSTRAP}", file=sys.stderr)
     reasons = []
-    for route in (_install_in_private_venv, _install_with_pip_target):
+    for route in (_install_with_pip_target, _install_in_private_venv):
         staging = BOOTSTRAP.with_name(f"bootstrap.{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         reason = route(staging)
@@ -92,8 +93,8 @@ def install_uv() -> Path:
     last_lines = "; ".join(reason.splitlines()[-1] for reason in reasons)
     raise BootstrapError(
         f"cannot install uv with {sys.executable} ({last_lines}). Install uv "
-        "(https://docs.astral.sh/uv/), or give this Python a venv module or pip "
-        "(Debian/Ubuntu: apt install python3-venv), then run dev.py again."
+        "(https://docs.astral.sh/uv/), or give this Python pip or a venv module "
+        "(Debian/Ubuntu: apt install python3-pip, or python3-venv), then run dev.py again."
     )
 
 

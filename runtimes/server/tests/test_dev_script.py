@@ -79,10 +79,28 @@ def python_without_pip(base: Path) -> str:
     return python
 
 
+def shadowing(base: Path, *, venv: bool = False, pip: bool = False) -> str:
+    """A PYTHONPATH folder whose stand-ins fail as on a Debian without python3-venv (no
+    ensurepip) or without python3-pip."""
+    shadow = base / "shadow"
+    if venv:
+        (shadow / "venv").mkdir(parents=True)
+        (shadow / "venv" / "__init__.py").write_text("")
+        (shadow / "venv" / "__main__.py").write_text(
+            "import sys\nsys.exit('The virtual environment was not created successfully "
+            "because ensurepip is not available.')\n"
+        )
+    if pip:
+        (shadow / "pip").mkdir(parents=True)
+        (shadow / "pip" / "__init__.py").write_text("raise ImportError('No module named pip')\n")
+    return str(shadow)
+
+
 @pytest.mark.parametrize("kind", ["externally-managed", "without-pip"])
 def test_bootstrap_installs_uv_privately(kind: str, uv_wheelhouse: Path, tmp_path: Path) -> None:
-    python = externally_managed_python() if kind == "externally-managed" else None
-    python = python or python_without_pip(tmp_path)
+    """PEP 668: the system pip with ``--target`` (allowed, as it leaves the system alone).
+    No pip: a private venv, whose own pip installs uv."""
+    python = python_without_pip(tmp_path) if kind == "without-pip" else externally_managed_python()
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     shutil.copy(ROOT / "dev.py", checkout / "dev.py")
@@ -99,6 +117,8 @@ def test_bootstrap_installs_uv_privately(kind: str, uv_wheelhouse: Path, tmp_pat
     assert f"installing it into {checkout / '.dev' / 'bootstrap'}" in first.stderr
     assert "Traceback" not in first.stderr
     assert (checkout / ".dev" / "bootstrap" / "bin" / "uv").is_file()
+    made_a_venv = (checkout / ".dev" / "bootstrap" / "pyvenv.cfg").is_file()
+    assert made_a_venv == (kind == "without-pip")
     # The interpreter itself was left alone.
     untouched = subprocess.run([python, "-c", "import uv"], env=env, capture_output=True)
     assert untouched.returncode != 0
@@ -114,25 +134,15 @@ def test_bootstrap_failure_is_one_clear_message(tmp_path: Path) -> None:
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     shutil.copy(ROOT / "dev.py", checkout / "dev.py")
-    # A stand-in stdlib module that fails exactly as Debian's venv without python3-venv does.
-    shadow = tmp_path / "shadow"
-    (shadow / "venv").mkdir(parents=True)
-    (shadow / "venv" / "__main__.py").write_text(
-        "import sys\nsys.exit('The virtual environment was not created: ensurepip is not "
-        "available')\n"
-    )
-    (shadow / "venv" / "__init__.py").write_text("")
-    (shadow / "pip").mkdir()
-    (shadow / "pip" / "__init__.py").write_text("raise ImportError('no pip here')\n")
     env = bootstrap_env(tmp_path)
-    env["PYTHONPATH"] = str(shadow)
+    env["PYTHONPATH"] = shadowing(tmp_path, venv=True, pip=True)
     done = subprocess.run([externally_managed_python(), str(checkout / "dev.py"), "uv"],
                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("dev.py: cannot install uv with "), done.stderr
-    assert "apt install python3-venv" in last
+    assert "apt install python3-pip, or python3-venv" in last
     assert not (checkout / ".dev" / "bootstrap").exists()
 
 
