@@ -584,39 +584,81 @@ async def test_special_keys_are_exact_file_names(backend: FileBackend, root: Pat
     assert (root / "%2e%2e" / "literal-dots").is_file()
 
 
-@pytest.mark.parametrize(
-    "key",
-    ["../escape", "a/../../escape", "/etc/passwd", "a//b", "a/./b", "./a", "", "a/", "x\x00y"],
-)
-async def test_escaping_keys_are_rejected(
-    backend: FileBackend, root: Path, tmp_path: Path, key: str
-) -> None:
-    before = snapshot(tmp_path)
-    with pytest.raises(InvalidRequest):
-        await put(backend, key, b"pwned")
-    with pytest.raises(InvalidRequest):
-        await backend.get_object(request(key))
-    with pytest.raises(InvalidRequest):
-        await backend.head_object(request(key))
-    with pytest.raises(InvalidRequest):
-        await backend.delete_object(request(key))
-    assert snapshot(tmp_path) == before
+# Every key S3 accepts, with the file name each segment is stored under (SPEC §2).
+UNUSUAL_KEYS = {
+    "../escape": ".%../escape",
+    "a/../../escape": "a/.%../.%../escape",
+    "/etc/passwd": ".%/etc/passwd",
+    "a//b": "a/.%/b",
+    "a/./b": "a/.%./b",
+    "./a": ".%./a",
+    "dir/": "dir/.%",
+    "//": ".%/.%/.%",
+    "tab\there": ".%tab%09here",
+    "nul\x00and\x7fdel": ".%nul%00and%7Fdel",
+    "new\nline/x": ".%new%0Aline/x",
+    ".multistore/meta/x": ".%.multistore/meta/x",
+    ".%looks-escaped": ".%.%25looks-escaped",
+    "deep/.multistore": "deep/.multistore",
+}
 
 
-@pytest.mark.parametrize("key", [".multistore", ".multistore/meta/x", ".multistore/tmp/y"])
-async def test_reserved_directory_is_not_addressable(
-    backend: FileBackend, root: Path, key: str
+async def test_every_key_is_stored_inside_root(
+    backend: FileBackend, root: Path, tmp_path: Path
 ) -> None:
+    outside = {p: v for p, v in snapshot(tmp_path).items() if not p.startswith(str(root))}
+    for index, key in enumerate(UNUSUAL_KEYS):
+        await put(backend, key, f"content {index}".encode(), {"Content-Type": "text/x-odd"})
+    for index, (key, path) in enumerate(UNUSUAL_KEYS.items()):
+        assert root.joinpath(*path.split("/")).read_bytes() == f"content {index}".encode(), key
+        response, data = await get(backend, key)
+        assert data == f"content {index}".encode()
+        assert response.headers["Content-Type"] == "text/x-odd"
+        assert (await backend.head_object(request(key))).content_length == len(data)
+    page = await backend.list_objects(ListRequest())
+    assert [e.key for e in page.entries] == sorted(UNUSUAL_KEYS, key=lambda k: k.encode())
+    grouped = await backend.list_objects(ListRequest(prefix="a/", delimiter="/"))
+    assert grouped.common_prefixes == ["a/../", "a/./", "a//"]
+    assert [e.key for e in (await backend.list_objects(ListRequest(prefix="dir/"))).entries] == [
+        "dir/"
+    ]
+    for key in UNUSUAL_KEYS:
+        assert (await backend.delete_object(request(key))).status == 204
+        with pytest.raises(NoSuchKey):
+            await backend.get_object(request(key))
+    assert (await backend.list_objects(ListRequest())).entries == []
+    assert sorted(os.listdir(root)) == [".multistore"]
+    assert {p: v for p, v in snapshot(tmp_path).items() if not p.startswith(str(root))} == outside
+
+
+async def test_names_no_key_maps_to_are_not_objects(backend: FileBackend, root: Path) -> None:
+    (root / ".%plain").write_bytes(b"not canonical: 'plain' is stored as itself")
+    (root / ".%%zz").write_bytes(b"not a valid escape")
+    (root / "raw\x01control").write_bytes(b"control characters are always escaped")
+    await put(backend, "plain", b"the real one")
+    page = await backend.list_objects(ListRequest())
+    assert [e.key for e in page.entries] == ["plain"]
+    assert (await get(backend, "plain"))[1] == b"the real one"
+    with pytest.raises(NoSuchKey):
+        await backend.get_object(request("raw\x01control"))
+
+
+async def test_the_reserved_directory_is_never_addressed(backend: FileBackend, root: Path) -> None:
     await put(backend, "seed", b"x")  # make sure the directory exists
-    with pytest.raises(InvalidRequest):
-        await put(backend, key, b"pwned")
-    with pytest.raises(InvalidRequest):
-        await backend.get_object(request(key))
-    with pytest.raises(InvalidRequest):
-        await backend.delete_object(request(key))
+    await put(backend, ".multistore/meta/x", b"a key like any other")
+    assert (root / ".%.multistore" / "meta" / "x").read_bytes() == b"a key like any other"
+    assert not (root / ".multistore" / "meta" / "x").exists()
     page = await backend.list_objects(ListRequest(prefix=".multistore"))
-    assert page.entries == []
-    assert page.common_prefixes == []
+    assert [e.key for e in page.entries] == [".multistore/meta/x"]
+    with pytest.raises(NoSuchKey):
+        await backend.get_object(request(".multistore/tmp"))
+    await backend.delete_object(request(".multistore/meta/x"))
+    assert (root / ".multistore" / "meta").is_dir()
+
+
+async def test_the_empty_key_is_refused(backend: FileBackend) -> None:
+    with pytest.raises(InvalidRequest):
+        await put(backend, "", b"x")
 
 
 def snapshot(path: Path) -> dict[str, tuple[str, bytes | str | None, int]]:

@@ -9,18 +9,25 @@ import pytest
 from multidict import CIMultiDict
 
 from multistore.core.errors import (
+    InvalidArgument,
+    MalformedXML,
     NoSuchKey,
     NotImplementedOperation,
     NotModified,
     PreconditionFailed,
 )
 from multistore.core.s3.conditions import (
+    DeleteConditions,
     ObjectNotModified,
+    ObjectState,
+    delete_conditions,
+    evaluate_delete_conditions,
     evaluate_read_conditions,
     evaluate_write_conditions,
     http_date,
     normalize_etag,
 )
+from multistore.core.s3.write_xml import parse_delete
 
 ETAG = '"0123456789abcdef0123456789abcdef"'
 MODIFIED = datetime(2024, 5, 1, 12, 0, 0, 500_000, tzinfo=UTC)  # sub-second, like an mtime
@@ -160,3 +167,70 @@ def test_helpers() -> None:
     assert normalize_etag('W/"abc"') == "abc"
     assert normalize_etag(" abc ") == "abc"
     assert http_date(MODIFIED) == "Wed, 01 May 2024 12:00:00 GMT"
+
+
+# --- conditional deletes ------------------------------------------------------------------
+
+STATE = ObjectState(etag=ETAG, last_modified=MODIFIED, size=5)
+
+
+def _delete_headers(**values: str) -> CIMultiDict[str]:
+    names = {
+        "if_match": "If-Match",
+        "time": "x-amz-if-match-last-modified-time",
+        "size": "x-amz-if-match-size",
+    }
+    return CIMultiDict({names[k]: v for k, v in values.items()})
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"if_match": ETAG}, {"if_match": "*"}, {"time": AT}, {"size": "5"},
+     {"if_match": ETAG.strip('"'), "time": AT, "size": "5"}],
+)  # fmt: skip
+def test_delete_conditions_that_hold(values: dict[str, str]) -> None:
+    conditions = delete_conditions(_delete_headers(**values))
+    assert conditions.present == bool(values)
+    assert evaluate_delete_conditions(conditions, existing=STATE) is True
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"if_match": '"other"'}, {"time": BEFORE}, {"time": AFTER}, {"size": "4"},
+     {"if_match": ETAG, "size": "6"}],
+)  # fmt: skip
+def test_delete_conditions_that_fail_are_412(values: dict[str, str]) -> None:
+    with pytest.raises(PreconditionFailed):
+        evaluate_delete_conditions(delete_conditions(_delete_headers(**values)), existing=STATE)
+
+
+def test_delete_conditions_on_a_missing_object() -> None:
+    # S3: If-Match needs an object (404); the other two are a plain 204 with nothing to do.
+    with pytest.raises(NoSuchKey):
+        evaluate_delete_conditions(DeleteConditions(if_match="*"), existing=None)
+    for conditions in (DeleteConditions(size=1), DeleteConditions(last_modified=MODIFIED)):
+        assert evaluate_delete_conditions(conditions, existing=None) is False
+
+
+@pytest.mark.parametrize("values", [{"size": "-1"}, {"size": "1.5"}, {"time": "yesterday"}])
+def test_malformed_delete_conditions_are_invalid_argument(values: dict[str, str]) -> None:
+    with pytest.raises(InvalidArgument):
+        delete_conditions(_delete_headers(**values))
+
+
+def test_delete_objects_conditions_parse_from_the_body() -> None:
+    body = (
+        b"<Delete><Object><Key>a</Key><ETag>&quot;x&quot;</ETag><Size>3</Size></Object>"
+        b"<Object><Key>b</Key><LastModifiedTime>Wed, 01 May 2024 12:00:00 GMT"
+        b"</LastModifiedTime></Object>"
+        b"<Object><Key>c</Key><LastModifiedTime>2024-05-01T12:00:00.000Z</LastModifiedTime>"
+        b"</Object><Object><Key>d</Key></Object></Delete>"
+    )
+    request = parse_delete(body)
+    assert request.keys == ["a", "b", "c", "d"]
+    a, b, c, d = request.conditions
+    assert (a.if_match, a.size, a.last_modified) == ('"x"', 3, None)
+    assert b.last_modified == c.last_modified == MODIFIED.replace(microsecond=0)
+    assert not d.present
+    with pytest.raises(MalformedXML):
+        parse_delete(b"<Delete><Object><Key>a</Key><Size>big</Size></Object></Delete>")

@@ -560,12 +560,19 @@ def test_harvard_lil_marker_is_hidden(s3_model: ServiceModel, version: Literal[1
 
 
 @pytest.mark.parametrize("version", [1, 2])
-def test_marker_of_the_requested_prefix_is_hidden_without_delimiter(
+def test_marker_of_the_requested_prefix_is_hidden_only_when_browsing(
     s3_model: ServiceModel, version: Literal[1, 2]
 ) -> None:
-    query = ListQuery(version=version, prefix="staging/")
     page = ListPage(entries=[entry("staging/", 0), entry("staging/x", 1)])
-    assert keys_of(boto_parse(s3_model, version, render(query, page))) == ["staging/x"]
+    browsing = ListQuery(version=version, prefix="staging/", delimiter="/")
+    assert keys_of(boto_parse(s3_model, version, render(browsing, page))) == ["staging/x"]
+    # A recursive listing is what `aws s3 rm --recursive s3://b/staging/` deletes from: the
+    # marker must be in it, as on S3, or the folder survives the delete (issue 8).
+    recursive = ListQuery(version=version, prefix="staging/")
+    assert keys_of(boto_parse(s3_model, version, render(recursive, page))) == [
+        "staging/",
+        "staging/x",
+    ]
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -579,10 +586,11 @@ def test_marker_matching_a_common_prefix_is_hidden(
         common_prefixes=["photos/"],
     )
     parsed = boto_parse(s3_model, version, render(query, page))
-    assert keys_of(parsed) == ["readme"]
+    # Only the marker itself is hidden; "photos" is a genuine 0-byte object (issue 8).
+    assert keys_of(parsed) == ["photos", "readme"]
     assert prefixes_of(parsed) == ["photos/"]
     if version == 2:
-        assert parsed["KeyCount"] == 2
+        assert parsed["KeyCount"] == 3
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -630,7 +638,7 @@ def test_backend_prefix_own_marker_is_hidden(s3_model: ServiceModel) -> None:
 def test_v1_next_marker_covers_a_hidden_last_item(s3_model: ServiceModel) -> None:
     # max-keys=1 and the only item is the hidden marker: without NextMarker there would be
     # nothing to resume from.
-    query = ListQuery(version=1, prefix="staging/", max_keys=1)
+    query = ListQuery(version=1, prefix="staging/", delimiter="/", max_keys=1)
     page = ListPage(entries=[entry("staging/", 0)], next_continuation_token="t")
     parsed = boto_parse(s3_model, 1, render(query, page))
     assert "Contents" not in parsed
@@ -687,7 +695,7 @@ def test_url_encoding_covers_every_v2_field(s3_model: ServiceModel) -> None:
     assert parsed["NextContinuationToken"] == "n+/="
 
 
-def test_url_encoding_covers_every_v1_field(s3_model: ServiceModel) -> None:
+def test_url_encoding_covers_every_v1_field_but_prefix(s3_model: ServiceModel) -> None:
     query = ListQuery(
         version=1, prefix="a b/", delimiter="/", marker="a b/(0)", encoding_type="url"
     )
@@ -695,7 +703,9 @@ def test_url_encoding_covers_every_v1_field(s3_model: ServiceModel) -> None:
         entries=[entry("a b/(1)")], common_prefixes=["a b/z z/"], next_continuation_token="t"
     )
     parsed = boto_parse(s3_model, 1, render(query, page))
-    assert parsed["Prefix"] == "a%20b/"
+    # S3 never encodes V1's Prefix, and botocore (which adds encoding-type=url to every V1
+    # call) leaves it as it comes: encoding it would hand boto3 users "a%20b/".
+    assert parsed["Prefix"] == "a b/"
     assert parsed["Delimiter"] == "/"
     assert parsed["Marker"] == "a%20b/%280%29"
     assert parsed["NextMarker"] == "a%20b/z%20z/"
@@ -800,8 +810,12 @@ def expected(*, prefix: str, delimiter: str) -> tuple[list[str], list[str]]:
     )
     assert not whole.is_truncated
     cut = len("harvard-lil/")
-    hidden = {"", prefix.rstrip("/")} | {p[cut:].rstrip("/") for p in whole.common_prefixes}
-    keys = [e.key[cut:] for e in whole.entries if e.size or e.key[cut:].rstrip("/") not in hidden]
+    # Folder markers: the backend prefix's own, those equal to a returned common prefix, and
+    # (when browsing with a delimiter) the requested prefix's.
+    hidden = {""} | {p[cut:] for p in whole.common_prefixes}
+    if delimiter and prefix.endswith(delimiter):
+        hidden.add(prefix)
+    keys = [e.key[cut:] for e in whole.entries if e.size or e.key[cut:] not in hidden]
     return keys, [p[cut:] for p in whole.common_prefixes]
 
 
@@ -826,7 +840,11 @@ def test_expected_root_listing_is_what_a_user_sees() -> None:
         ["a.txt", "readme", "zz"],
         ["photos/", "staging/"],
     )
-    assert expected(prefix="staging/", delimiter="") == (["staging/x", "staging/y/z"], [])
+    assert expected(prefix="staging/", delimiter="/") == (["staging/x"], ["staging/y/"])
+    assert expected(prefix="staging/", delimiter="") == (
+        ["staging/", "staging/x", "staging/y/z"],
+        [],
+    )
 
 
 def test_v1_walk_with_marker_on_common_prefixes(s3_model: ServiceModel) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from multidict import CIMultiDict
 
@@ -10,9 +12,10 @@ from multistore.core.errors import (
     InvalidArgument,
     InvalidRequest,
     InvalidURI,
+    KeyTooLongError,
     NotImplementedOperation,
 )
-from multistore.core.http import RequestInfo
+from multistore.core.http import RequestInfo, decode_query
 from multistore.core.s3.operations import Op, parse_copy_source, parse_s3_request
 
 
@@ -66,10 +69,18 @@ def test_copy_operations_need_the_header() -> None:
     assert part.op is Op.UPLOAD_PART_COPY
 
 
-@pytest.mark.parametrize("value", ["", "/", "no-slash", "src-bucket/", "/src-bucket/", "src/a//b"])
+@pytest.mark.parametrize("value", ["", "/", "no-slash", "src-bucket/", "/src-bucket/"])
 def test_bad_copy_sources(value: str) -> None:
     with pytest.raises((InvalidArgument, InvalidRequest)):
         parse_copy_source(value)
+
+
+def test_copy_sources_take_every_key() -> None:
+    assert parse_copy_source("src/a//b").key == "a//b"
+    assert parse_copy_source("/src/dir/").key == "dir/"
+    assert parse_copy_source("src/%2E%2E/x%0A").key == "../x\n"
+    with pytest.raises(KeyTooLongError):
+        parse_copy_source("src/" + "k" * 1025)
 
 
 @pytest.mark.parametrize(
@@ -93,12 +104,34 @@ def test_unsupported_requests_are_not_implemented(method: str, target: str) -> N
 
 
 @pytest.mark.parametrize(
-    "raw",
-    ["/b/a//b", "/b/a/./b", "/b/a/../b", "/b/dir/", "/b//a", "/b/a%0Ab", "/b/a%7Fb", "/b/%2e%2e/x"],
+    ("raw", "key"),
+    [
+        ("/b/a//b", "a//b"),
+        ("/b/a/./b", "a/./b"),
+        ("/b/a/../b", "a/../b"),
+        ("/b/dir/", "dir/"),
+        ("/b//a", "/a"),
+        ("/b/a%0Ab", "a\nb"),
+        ("/b/a%7Fb", "a\x7fb"),
+        ("/b/%2e%2e/x", "../x"),
+        ("/b/" + "é" * 512, "é" * 512),
+    ],
 )
-def test_degenerate_keys(raw: str) -> None:
-    with pytest.raises(InvalidRequest):
-        parse_s3_request(req("GET", raw))
+def test_every_key_s3_accepts_is_taken_as_it_is(raw: str, key: str) -> None:
+    for method in ("GET", "HEAD", "PUT", "DELETE"):
+        assert parse_s3_request(req(method, raw)).key == key
+
+
+def test_virtual_hosted_keys_keep_their_leading_slash() -> None:
+    request = req("GET", "//lead", host="b.s3.example.com")
+    parsed = parse_s3_request(request, virtual_host_domain="s3.example.com")
+    assert (parsed.bucket, parsed.key) == ("b", "/lead")
+
+
+@pytest.mark.parametrize("key", ["k" * 1025, "é" * 513, "😀" * 257])
+def test_keys_over_1024_bytes_are_too_long(key: str) -> None:
+    with pytest.raises(KeyTooLongError):
+        parse_s3_request(req("PUT", "/b/" + quote(key)))
 
 
 def test_keys_are_decoded_once() -> None:
@@ -132,3 +165,10 @@ def test_virtual_hosted_style() -> None:
 def test_versioned_get_needs_the_version_action() -> None:
     assert parse_s3_request(req("GET", "/b/k?versionId=v")).action is Action.GET_OBJECT_VERSION
     assert parse_s3_request(req("GET", "/b/k")).action is Action.GET_OBJECT
+
+
+@pytest.mark.parametrize("raw", ["prefix=%FF", "a=%C0%AF", "%ED%A0%80=1"])
+def test_query_with_invalid_utf8_is_invalid_uri(raw: str) -> None:
+    with pytest.raises(InvalidURI):
+        decode_query(raw)
+    assert decode_query("prefix=%C3%A9&x")["prefix"] == "é"

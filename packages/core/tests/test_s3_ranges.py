@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from multistore.core.errors import InvalidRange
-from multistore.core.s3.ranges import RangeNotSatisfiable, content_range, parse_range
+from multistore.core.s3.ranges import (
+    RangeNotSatisfiable,
+    content_range,
+    is_usable_range,
+    parse_range,
+    unsatisfied_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -80,3 +86,37 @@ def test_suffix_of_an_empty_object_serves_the_empty_object() -> None:
 def test_content_range() -> None:
     assert content_range(0, 10, 100) == "bytes 0-10/100"
     assert content_range(99, 99, 100) == "bytes 99-99/100"
+
+
+@pytest.mark.parametrize(
+    ("header", "usable"),
+    [
+        ("bytes=0-1", True),
+        ("bytes=5-", True),
+        ("bytes=-5", True),
+        ("bytes=-0", True),  # usable: it is the backend's 416 to give
+        ("Bytes = 1-2", True),
+        ("bytes=5-1", False),
+        ("items=0-1", False),
+        ("bytes=0-1,4-5", False),
+        ("bytes=x-y", False),
+        ("bytes=-", False),
+        ("bytes", False),
+    ],
+)
+def test_is_usable_range_matches_what_parse_range_ignores(header: str, usable: bool) -> None:
+    assert is_usable_range(header) is usable
+    # Whatever the gateway forwards, parse_range acts on; whatever it drops, parse_range ignores.
+    try:
+        acted_on = parse_range(header, 10) is not None
+    except RangeNotSatisfiable:
+        acted_on = True
+    assert acted_on is usable
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("bytes */10", 10), ("bytes */0", 0), (None, None), ("bytes 0-1/10", 10), ("bytes */x", None)],
+)
+def test_unsatisfied_size(value: str | None, size: int | None) -> None:
+    assert unsatisfied_size(value) == size

@@ -175,6 +175,12 @@ def backend(
 
 
 @pytest.fixture
+def file_backend(moto_s3: MotoS3, file_roots: dict[str, Path]) -> BackendUnderTest:
+    """The file backend alone, for behaviour only it has to provide itself."""
+    return BackendUnderTest("file", moto_s3, file_roots)
+
+
+@pytest.fixture
 def full_client(gateway: GatewayProcess) -> Any:
     return gateway.client(*FULL)
 

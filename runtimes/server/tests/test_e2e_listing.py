@@ -117,7 +117,9 @@ def test_directory_markers_are_hidden(full_client: Any, moto_s3: MotoS3, unique:
     backend = BackendUnderTest("s3", moto_s3, {})
     backend.put_raw(backend.data, f"{unique}folder/", b"")
     full_client.put_object(Bucket=backend.data, Key=f"{unique}folder/real.txt", Body=b"r")
-    listed = full_client.list_objects_v2(Bucket=backend.data, Prefix=f"{unique}folder/")
+    listed = full_client.list_objects_v2(
+        Bucket=backend.data, Prefix=f"{unique}folder/", Delimiter="/"
+    )
     assert [o["Key"] for o in listed["Contents"]] == [f"{unique}folder/real.txt"]
     grouped = full_client.list_objects_v2(Bucket=backend.data, Prefix=unique, Delimiter="/")
     assert "Contents" not in grouped

@@ -98,11 +98,9 @@ def test_low_level_multipart_and_abort(
             UploadId=aborted,
             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"x"'}]},
         )
-    # moto (server mode) answers 500 here where S3 says NoSuchUpload; the gateway maps a
-    # backend 5xx to 503. What matters on both backends: the upload cannot be completed.
-    assert error_code(info.value) == (
-        "NoSuchUpload" if backend.kind == "file" else "ServiceUnavailable"
-    )
+    # The gateway checks the upload id against its key before completing (issue #15), so
+    # both backends answer as S3 does (moto alone would answer 500 here).
+    assert error_code(info.value) == "NoSuchUpload"
     assert f"{unique}aborted.bin" not in backend.stored_keys(backend.data)
 
 

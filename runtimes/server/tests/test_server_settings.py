@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -51,9 +52,10 @@ def test_sizes() -> None:
     assert parse_size("1024") == 1024
 
 
-def test_one_worker_unless_asked() -> None:
-    assert load_settings([], env={}).workers == 1
-    assert load_settings(["--workers", "0"], env={}).workers >= 1
+def test_one_worker_per_cpu_unless_asked() -> None:
+    assert load_settings([], env={}).workers == (os.cpu_count() or 1)
+    assert load_settings(["--workers", "0"], env={}).workers == (os.cpu_count() or 1)
+    assert load_settings(["--workers", "1"], env={}).workers == 1
 
 
 def test_a_relative_config_is_resolved_where_the_server_starts(
@@ -64,3 +66,23 @@ def test_a_relative_config_is_resolved_where_the_server_starts(
     settings = load_settings(["--config", "gateway.toml"], env={})
     assert settings.config == tmp_path / "gateway.toml"
     assert settings.port == 9001
+
+
+def test_operational_limits_and_log_format_from_variables_and_flags() -> None:
+    defaults = load_settings([], env={})
+    assert (defaults.header_timeout, defaults.keepalive_timeout, defaults.body_timeout) == (
+        30.0, 75.0, 60.0,
+    )  # fmt: skip
+    assert (defaults.max_connections, defaults.log_format) == (1024, "text")
+    env = {
+        "MULTISTORE_HEADER_TIMEOUT": "5", "MULTISTORE_KEEPALIVE_TIMEOUT": "10",
+        "MULTISTORE_BODY_TIMEOUT": "20", "MULTISTORE_MAX_CONNECTIONS": "7",
+        "MULTISTORE_LOG_FORMAT": "json",
+    }  # fmt: skip
+    from_env = load_settings([], env=env)
+    assert (from_env.header_timeout, from_env.keepalive_timeout, from_env.body_timeout) == (
+        5.0, 10.0, 20.0,
+    )  # fmt: skip
+    assert (from_env.max_connections, from_env.log_format) == (7, "json")
+    from_flags = load_settings(["--max-connections", "9", "--log-format", "text"], env=env)
+    assert (from_flags.max_connections, from_flags.log_format) == (9, "text")

@@ -7,8 +7,15 @@ internals (backend URLs, bucket names) and are only logged — the caller sees a
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Mapping
 from typing import ClassVar
+from urllib.parse import quote
 from xml.sax.saxutils import escape
+
+# Characters XML 1.0 cannot carry at all, not even as character references.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class S3Error(Exception):
@@ -17,6 +24,12 @@ class S3Error(Exception):
     code: ClassVar[str] = "InternalError"
     status: ClassVar[int] = 500
     default_message: ClassVar[str] = "We encountered an internal error. Please try again."
+    log_level: ClassVar[int | None] = None
+    """How loudly the gateway logs this error; ``None``: INFO for 4xx, ERROR for 5xx.
+
+    ERROR is kept for the gateway's own faults. A refused request, an unsupported feature
+    (501) or a backend that is down is the caller's or the backend's story, not a page.
+    """
 
     def __init__(self, message: str | None = None, *, resource: str | None = None) -> None:
         self.message = message or self.default_message
@@ -34,6 +47,16 @@ class S3Error(Exception):
         """Extra response headers this error needs (e.g. ``Allow`` for 405)."""
         return {}
 
+    def details(self) -> tuple[tuple[str, str], ...]:
+        """Extra ``<Error>`` elements S3 adds for this error (e.g. ``HeadersNotSigned``)."""
+        return ()
+
+    @property
+    def level(self) -> int:
+        if self.log_level is not None:
+            return self.log_level
+        return logging.ERROR if self.status >= 500 else logging.INFO
+
 
 class InvalidRequest(S3Error):
     code, status, default_message = "InvalidRequest", 400, "Invalid request"
@@ -45,6 +68,16 @@ class InvalidArgument(S3Error):
 
 class InvalidURI(S3Error):
     code, status, default_message = "InvalidURI", 400, "Couldn't parse the specified URI."
+
+
+class AccessControlListNotSupported(S3Error):
+    # What S3 answers for buckets with ACLs disabled (object ownership "bucket owner
+    # enforced"), which is how every gateway bucket behaves.
+    code, status, default_message = (
+        "AccessControlListNotSupported",
+        400,
+        "The bucket does not allow ACLs",
+    )
 
 
 class AuthorizationHeaderMalformed(S3Error):
@@ -93,6 +126,25 @@ class MalformedTrailerError(S3Error):
 class InvalidDigest(S3Error):
     code, status = "InvalidDigest", 400
     default_message = "The Content-MD5 you specified is not valid."
+
+
+class RequestTimeout(S3Error):
+    code, status = "RequestTimeout", 400
+    default_message = (
+        "Your socket connection to the server was not read from or written to within the "
+        "timeout period."
+    )
+
+
+class ClientDisconnected(S3Error):
+    """The client went away before the request was complete: there is nobody to answer.
+
+    Runtimes raise it from their body readers; the status is nginx's 499 ("client closed
+    request"), which only ever appears in logs and metrics.
+    """
+
+    code, status = "ClientDisconnected", 499
+    default_message = "The client closed the connection before the request was complete."
 
 
 class MissingContentLength(S3Error):
@@ -182,8 +234,33 @@ class InvalidRange(S3Error):
     default_message = "The requested range is not satisfiable"
 
 
+class InvalidPartNumber(S3Error):
+    code, status = "InvalidPartNumber", 416
+    default_message = "The requested partnumber is not satisfiable"
+
+
+class KeyTooLongError(S3Error):
+    code, status = "KeyTooLongError", 400
+    default_message = "Your key is too long"
+
+
 class NotModified(S3Error):
+    """304; ``headers`` are what RFC 9110 §15.4.5 has a 304 repeat (ETag, Last-Modified, …)."""
+
     code, status, default_message = "NotModified", 304, "Not Modified"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        resource: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, resource=resource)
+        self._headers = dict(headers or {})
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
 
 
 class InternalError(S3Error):
@@ -192,6 +269,8 @@ class InternalError(S3Error):
 
 class NotImplementedOperation(S3Error):
     code, status = "NotImplemented", 501
+    # Clients probe for features (rclone asks for ?versioning on every run): not a fault.
+    log_level = logging.INFO
     default_message = (
         "A header or query you provided implies functionality that is not implemented."
     )
@@ -204,21 +283,25 @@ class NotImplementedOperation(S3Error):
 
 class BadGateway(S3Error):
     code, status = "BadGateway", 502
+    log_level = logging.WARNING  # the backend's fault, not the gateway's
     default_message = "The gateway received an invalid response from its storage backend."
 
 
 class BackendAuthenticationFailed(S3Error):
     code, status = "BackendAuthenticationFailed", 502
+    log_level = logging.WARNING
     default_message = "The gateway could not authenticate to its storage backend."
 
 
 class ServiceUnavailable(S3Error):
     code, status = "ServiceUnavailable", 503
+    log_level = logging.WARNING  # a backend that cannot be reached
     default_message = "Service unavailable. Please try again."
 
 
 class SlowDown(S3Error):
     code, status, default_message = "SlowDown", 503, "Please reduce your request rate."
+    log_level = logging.INFO  # a quota doing its job
 
     @property
     def public_message(self) -> str:
@@ -233,13 +316,23 @@ def render_error_xml(
     ``show_internal`` reveals 5xx details; it exists for local debugging only.
     """
     message = error.message if show_internal else error.public_message
+    details = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in error.details())
+    shown_resource = error.resource if error.resource is not None else resource
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{error.code}</Code>"
-        f"<Message>{escape(message)}</Message>"
-        f"<Resource>{escape(error.resource if error.resource is not None else resource)}</Resource>"
+        f"<Message>{escape(message)}</Message>{details}"
+        f"<Resource>{_resource_text(shown_resource)}</Resource>"
         f"<RequestId>{request_id}</RequestId></Error>"
     ).encode()
+
+
+def _resource_text(resource: str) -> str:
+    # Keys may hold control characters (S3 accepts them); written raw they would make the
+    # whole error unparseable for the client, so such a path goes out percent-encoded.
+    if _NOT_XML.search(resource):
+        resource = _NOT_XML.sub(lambda m: quote(m.group(), safe=""), resource)
+    return escape(resource).replace("\r", "&#13;")
 
 
 _BACKEND_ERROR_CLASSES: dict[tuple[str, int], type[S3Error]] = {}

@@ -98,10 +98,17 @@ class ProxyGateway:
         assert handled.response is not None
         return handled.response
 
-    async def handle(self, request: RequestInfo, body: RequestBody) -> Handled:
-        """Run the pipeline; the result always carries a response."""
+    async def handle(
+        self, request: RequestInfo, body: RequestBody, *, progress: Handled | None = None
+    ) -> Handled:
+        """Run the pipeline; the result always carries a response.
+
+        ``progress`` is filled in as the request advances, so a runtime whose request is
+        cancelled half-way (the client went away) can still log what it was.
+        """
         request.request_id = request.request_id or new_request_id()
-        handled = Handled(request_id=request.request_id)
+        handled = progress if progress is not None else Handled()
+        handled.request_id = request.request_id
         # The only CORS cost of a request without Origin is this one lookup.
         origin = request.headers.get("Origin")
         if origin is not None and is_preflight(request):
@@ -216,14 +223,15 @@ class ProxyGateway:
         return context
 
     def error_response(self, error: S3Error, request: RequestInfo) -> Response:
-        if error.status >= 500:
-            logger.error("request %s: %s %s", request.request_id, error.code, error.message)
-        elif logger.isEnabledFor(logging.INFO):
-            logger.info("request %s: %s %s", request.request_id, error.code, error.message)
+        level = error.level
+        if logger.isEnabledFor(level):
+            logger.log(level, "request %s: %s %s", request.request_id, error.code, error.message)
         body = render_error_xml(
             error,
             request_id=request.request_id,
-            resource=request.path,
+            # Not ``request.path``: for a path that is not valid UTF-8 that raises again,
+            # here, on the error path (issue #15).
+            resource=request.resource,
             show_internal=self.options.debug_errors,
         )
         headers = CIMultiDict(

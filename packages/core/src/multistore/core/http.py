@@ -76,8 +76,16 @@ class RequestInfo:
     def query(self) -> MultiDict[str]:
         """Query parameters decoded with form rules; value-less keys map to ``""``."""
         if self._query is None:
-            self._query = MultiDict(parse_qsl(self.raw_query, keep_blank_values=True))
+            self._query = decode_query(self.raw_query)
         return self._query
+
+    @property
+    def resource(self) -> str:
+        """The path for an error's ``<Resource>``; never raises, even for a bad path."""
+        try:
+            return self.path
+        except InvalidURI:
+            return self.raw_path
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)
@@ -91,6 +99,15 @@ def decode_path(raw_path: str) -> str:
         return unquote(raw_path, errors="strict")
     except UnicodeDecodeError as exc:
         raise InvalidURI("the request path is not valid UTF-8 after percent-decoding") from exc
+
+
+def decode_query(raw_query: str) -> MultiDict[str]:
+    """Form-decode a query; invalid UTF-8 is refused rather than turned into U+FFFD, which
+    would make two different wire values (say ``%FF`` and ``%FE``) the same parameter."""
+    try:
+        return MultiDict(parse_qsl(raw_query, keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError as exc:
+        raise InvalidURI("the query string is not valid UTF-8 after percent-decoding") from exc
 
 
 @dataclass(slots=True)

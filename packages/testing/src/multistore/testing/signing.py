@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import http.client
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
 
@@ -47,18 +48,19 @@ def sign(
     when: datetime | None = None,
     region: str = "us-east-1",
     payload_hash: str | None = None,
+    leave_unsigned: Iterable[str] = (),
 ) -> dict[str, str]:
     """SigV4 header-sign a request; returns the headers to send.
 
     ``payload_hash`` replaces the body's SHA-256 in ``x-amz-content-sha256`` (a streaming
     sentinel such as ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``, or a deliberately wrong hash).
+    ``leave_unsigned`` names headers (``host`` too) kept out of ``SignedHeaders``, the way
+    a careless or hostile signer would.
     """
     request = AWSRequest(method=method, url=url, headers=dict(headers or {}), data=body)
     credentials = Credentials(access_key, secret_key, session_token)
-    signer = (
-        _FixedPayloadAuth(credentials, "s3", region, payload_hash)
-        if payload_hash is not None
-        else botocore.auth.S3SigV4Auth(credentials, "s3", region)
+    signer = _ChosenHeadersAuth(
+        credentials, "s3", region, payload_hash, {name.lower() for name in leave_unsigned}
     )
     if when is None:
         signer.add_auth(request)
@@ -68,13 +70,29 @@ def sign(
     return dict(request.headers.items())
 
 
-class _FixedPayloadAuth(botocore.auth.S3SigV4Auth):  # type: ignore[misc]
-    def __init__(self, credentials: Credentials, service: str, region: str, payload: str) -> None:
+class _ChosenHeadersAuth(botocore.auth.S3SigV4Auth):  # type: ignore[misc]
+    def __init__(
+        self,
+        credentials: Credentials,
+        service: str,
+        region: str,
+        payload: str | None,
+        unsigned: set[str],
+    ) -> None:
         super().__init__(credentials, service, region)
         self._payload = payload
+        self._unsigned = unsigned
 
     def payload(self, request: AWSRequest) -> str:
+        if self._payload is None:
+            return str(super().payload(request))
         return self._payload
+
+    def headers_to_sign(self, request: AWSRequest) -> Any:
+        headers = super().headers_to_sign(request)
+        for name in self._unsigned:
+            del headers[name]
+        return headers
 
 
 def send(

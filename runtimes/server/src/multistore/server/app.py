@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web, web_response
-from multidict import CIMultiDict
 
 from multistore.core.backends.base import BackendServices
 from multistore.core.backends.pool import BackendPool
 from multistore.core.gateway import GatewayOptions, ProxyGateway
-from multistore.core.http import HttpTransport, RequestInfo, Response
+from multistore.core.http import HttpTransport
 from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
 from multistore.core.router import Router
+from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
+from multistore.server.drain import InFlight
 from multistore.server.handler import handle
+from multistore.server.health import healthz, readyz
 from multistore.server.http_client import HttpClient
+from multistore.server.metrics import RECORDER, Labels, SnapshotDirectory, publish_periodically
+from multistore.server.metrics_exposition import MetricsEndpoint
 from multistore.server.settings import ServerSettings, mute_config_warnings
 from multistore.static_config import (
     CachedProvider,
@@ -41,12 +46,6 @@ def load_static_config(settings: ServerSettings) -> StaticConfig:
     return load_config(settings.config)
 
 
-async def _health(request: RequestInfo) -> Response | None:
-    if request.method not in ("GET", "HEAD"):
-        return None
-    return Response(200, CIMultiDict({"Content-Type": "text/plain"}), b"ok\n")
-
-
 def build_gateway(
     settings: ServerSettings,
     transport: HttpTransport,
@@ -60,8 +59,10 @@ def build_gateway(
     # A reload must not serve keys from the old file out of the cache.
     provider.on_reload.append(credentials.clear)
     router = Router()
-    router.route("/.multistore/healthz", _health)
-    router.route("/.multistore/readyz", _health)
+    router.route("/.multistore/healthz", healthz)
+    router.route("/.multistore/readyz", readyz)
+    shared = SnapshotDirectory(settings.metrics_dir) if settings.metrics_dir else None
+    router.route("/.multistore/metrics", MetricsEndpoint(shared))
     context = ExtensionContext(
         settings=dict(env), credentials=credentials, services={"transport": transport}
     )
@@ -116,9 +117,33 @@ class Worker:
     gateway: ProxyGateway
     config: ReloadableProvider
     client: HttpClient
+    shared_metrics: SnapshotDirectory | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def reload(self) -> None:
+        """Reload the config file (SIGHUP), counting the outcome for the metrics."""
+        outcome = "success" if self.config.reload() else "rejected"
+        RECORDER.count("multistore_config_reloads_total", (outcome,))
 
     async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        if self.shared_metrics is not None:
+            # The last counts of this process outlive it (counters never go down).
+            self.shared_metrics.publish(RECORDER.snapshot())
         await self.client.close()
+
+
+def _pool_gauges(client: HttpClient) -> Callable[[], list[tuple[str, Labels, float]]]:
+    def gauges() -> list[tuple[str, Labels, float]]:
+        found: list[tuple[str, Labels, float]] = []
+        for origin, open_count, idle in client.pool_usage():
+            found.append(("multistore_backend_connections", (origin, "in_use"), open_count - idle))
+            found.append(("multistore_backend_connections", (origin, "idle"), idle))
+        return found
+
+    return gauges
 
 
 async def assemble(settings: ServerSettings, *, announce: bool = True) -> Worker:
@@ -130,16 +155,21 @@ async def assemble(settings: ServerSettings, *, announce: bool = True) -> Worker
     if not announce:
         mute_config_warnings()
     # One pool of backend connections per worker process, shared by every bucket and STS.
-    client = HttpClient()
+    client = HttpClient(observer=RECORDER.observe_backend)
     try:
         provider = ReloadableProvider(lambda: load_static_config(settings))
         gateway = build_gateway(settings, client, provider, announce=announce)
     except BaseException:
         await client.close()
         raise
+    RECORDER.gauge_sources.append(_pool_gauges(client))
+    worker = Worker(gateway, provider, client)
+    if settings.metrics_dir is not None:
+        worker.shared_metrics = SnapshotDirectory(settings.metrics_dir)
+        worker.background.append(asyncio.create_task(publish_periodically(worker.shared_metrics)))
     if announce:
         log_loaded(provider.current.config, settings)
-    return Worker(gateway, provider, client)
+    return worker
 
 
 def log_loaded(config: StaticConfig, settings: ServerSettings) -> None:
@@ -157,7 +187,12 @@ def log_loaded(config: StaticConfig, settings: ServerSettings) -> None:
         logger.warning("no credentials or roles configured: only anonymous access is possible")
 
 
-def create_server(worker: Worker) -> web.Server:
+def create_server(
+    worker: Worker,
+    limits: ConnectionLimits | None = None,
+    *,
+    in_flight: InFlight | None = None,
+) -> web.Server:
     """aiohttp's low-level server around the gateway.
 
     No ``Application``: there is one handler, so a URL dispatcher and middleware plumbing
@@ -171,16 +206,31 @@ def create_server(worker: Worker) -> web.Server:
     # module global, read as each response's headers are prepared. Versions help attackers,
     # not clients.
     web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
+    limits = limits or ConnectionLimits()
+    body_timeout = limits.body_timeout or None
 
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        return await handle(request, gateway)
+        return await handle(request, gateway, body_timeout=body_timeout)
 
-    return web.Server(
-        handler,
+    return GatewayServer(
+        in_flight.wrap(handler) if in_flight is not None else handler,
+        limits=limits,
         handler_cancellation=True,
         access_log=None,  # the gateway writes its own structured access line
+        # Request bodies are object bytes: a PUT with ``Content-Encoding: gzip`` is stored
+        # compressed, exactly as sent and as its signed x-amz-content-sha256 promises.
+        auto_decompress=False,
         max_field_size=16 << 10,
     )
 
 
-__all__ = ["Worker", "assemble", "build_gateway", "create_server"]
+def connection_limits(settings: ServerSettings) -> ConnectionLimits:
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
+
+
+__all__ = ["Worker", "assemble", "build_gateway", "connection_limits", "create_server"]

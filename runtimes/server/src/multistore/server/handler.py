@@ -1,16 +1,32 @@
-"""Translate aiohttp requests into gateway calls and gateway responses back into HTTP."""
+"""Translate aiohttp requests into gateway calls and gateway responses back into HTTP.
+
+Every request ends in exactly one access record, however it ends: answered, refused, cut
+off by the client (``error=ClientDisconnected``, status 499 when nothing was sent yet) or
+by the backend (``error=BackendDisconnected``, the status already sent). The byte counts
+are what actually moved. Only the gateway's own faults are logged with a traceback.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from aiohttp import web
 
+from multistore.core.errors import ClientDisconnected, RequestTimeout
 from multistore.core.gateway import Handled, ProxyGateway
-from multistore.core.http import BytesBody, RequestBody, RequestInfo, Response
+from multistore.core.http import (
+    BytesBody,
+    RequestBody,
+    RequestInfo,
+    Response,
+    StreamingResponse,
+    TransportError,
+)
 from multistore.core.middleware import CompletedRequest
-from multistore.server.access_log import AccessLog
+from multistore.server.access_log import AccessLog, AccessRecord
+from multistore.server.metrics import RECORDER
 
 logger = logging.getLogger("multistore.server")
 access_log = AccessLog()
@@ -18,6 +34,8 @@ access_log = AccessLog()
 FORM_BODY_LIMIT = 64 << 10
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NO_BODY_STATUSES = frozenset({204, 304})
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for a request the client abandoned before an answer was sent."""
 
 
 class ClientBody:
@@ -25,21 +43,37 @@ class ClientBody:
 
     The gateway reads no body before the caller is authenticated and authorized, so a
     client whose request is refused gets its 403 without having sent a single body byte.
+    A client that stops sending for ``idle_timeout`` seconds gets ``RequestTimeout``; one
+    that goes away surfaces as :class:`ClientDisconnected`, never as a gateway fault.
     """
 
-    def __init__(self, request: web.BaseRequest) -> None:
+    def __init__(self, request: web.BaseRequest, *, idle_timeout: float | None = None) -> None:
         self._request = request
         self._content = request.content
         self._continue_pending = request.headers.get("Expect", "").lower() == "100-continue"
+        self._idle_timeout = idle_timeout
         self.bytes_read = 0
 
     async def read(self, n: int = -1) -> bytes:
-        if self._continue_pending:
-            self._continue_pending = False
-            await self._request.writer.write(_CONTINUE)
-            # The interim response must not count towards the real response's size.
-            self._request.writer.output_size = 0
-        chunk = await self._content.read(n)
+        try:
+            if self._continue_pending:
+                self._continue_pending = False
+                await self._request.writer.write(_CONTINUE)
+                # The interim response must not count towards the real response's size.
+                self._request.writer.output_size = 0
+            if self._idle_timeout is None:
+                chunk = await self._content.read(n)
+            else:
+                async with asyncio.timeout(self._idle_timeout):
+                    chunk = await self._content.read(n)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"no request body data for {self._idle_timeout:g}s after {self.bytes_read} bytes"
+            ) from None
+        except (ConnectionError, web.RequestPayloadError) as exc:
+            raise ClientDisconnected(
+                f"client went away after {self.bytes_read} body bytes: {exc}"
+            ) from None
         self.bytes_read += len(chunk)
         return chunk
 
@@ -73,42 +107,99 @@ def _is_form_post(request: web.BaseRequest) -> bool:
     )
 
 
-async def handle(request: web.BaseRequest, gateway: ProxyGateway) -> web.StreamResponse:
+class Outcome:
+    """How far the answer got: what the access log and middleware are told."""
+
+    __slots__ = ("bytes_out", "error", "headers_sent", "status")
+
+    def __init__(self) -> None:
+        self.status = CLIENT_CLOSED_REQUEST
+        self.error: str | None = None
+        self.headers_sent = False
+        self.bytes_out = 0
+
+    def client_gone(self) -> None:
+        self.error = ClientDisconnected.code
+        if not self.headers_sent:
+            self.status = CLIENT_CLOSED_REQUEST
+
+
+async def handle(
+    request: web.BaseRequest, gateway: ProxyGateway, *, body_timeout: float | None = None
+) -> web.StreamResponse:
     started = time.perf_counter()
     info = request_info(request)
-    client_body = ClientBody(request)
-    body: RequestBody = client_body
-    if _is_form_post(request):
-        # Route handlers (STS) look at form bodies; the same bytes go on to the S3 pipeline
-        # so a mislabeled S3 POST loses nothing.
-        form = await client_body.read(FORM_BODY_LIMIT + 1)
-        while len(form) <= FORM_BODY_LIMIT and not client_body.exhausted:
-            more = await client_body.read(FORM_BODY_LIMIT + 1 - len(form))
-            if not more:
-                break
-            form += more
-        info.form_body = form
-        body = BytesBody(form)
-    handled = await gateway.handle(info, body)
-    assert handled.response is not None
-    bytes_out = 0
-    status = handled.response.status
+    client_body = ClientBody(request, idle_timeout=body_timeout)
+    outcome = Outcome()
+    handled = Handled()
+    RECORDER.in_flight += 1
     try:
-        response, bytes_out = await _write(request, handled)
+        body: RequestBody = client_body
+        if _is_form_post(request):
+            # Route handlers (STS) look at form bodies; the same bytes go on to the S3
+            # pipeline so a mislabeled S3 POST loses nothing.
+            form = await _read_form(client_body)
+            info.form_body = form
+            body = BytesBody(form)
+        await gateway.handle(info, body, progress=handled)
+        assert handled.response is not None
+        outcome.status = handled.response.status
+        outcome.error = handled.error.code if handled.error else None
+        if isinstance(handled.error, ClientDisconnected):
+            raise handled.error
+        response = await _write(request, handled, outcome)
+        if isinstance(handled.error, RequestTimeout):
+            # A stalled client gets no lingering read of the rest of its body either.
+            _drop_connection(request)
+        elif not client_body.exhausted:
+            # Unread body bytes (a refused upload) would be parsed as the next request.
+            response.force_close()
+        return response
+    except ClientDisconnected:
+        # Nobody is left to answer; the connection goes with the request.
+        outcome.client_gone()
+        _drop_connection(request)
+        return web.StreamResponse(status=CLIENT_CLOSED_REQUEST)
+    except asyncio.CancelledError:
+        # aiohttp cancels the handler when the connection is lost (handler_cancellation).
+        outcome.client_gone()
+        raise
     finally:
-        elapsed = time.perf_counter() - started
-        _log_access(info, handled, status, client_body.bytes_read, bytes_out, elapsed)
+        RECORDER.in_flight -= 1
+        record = AccessRecord.of(
+            info, handled, outcome.status, outcome.error, client_body.bytes_read,
+            outcome.bytes_out, time.perf_counter() - started,
+        )  # fmt: skip
+        RECORDER.observe_request(
+            record.op or "-", record.status, record.bucket or "", record.bytes_in,
+            record.bytes_out, record.duration,
+        )  # fmt: skip
+        if access_log.enabled:
+            access_log.write(record)
         if gateway.has_middlewares:
-            await _complete(
-                gateway, info, handled, status, client_body.bytes_read, bytes_out, elapsed
-            )
-    if not client_body.exhausted:
-        # Unread body bytes (a refused upload) would be parsed as the next request.
-        response.force_close()
-    return response
+            await _complete(gateway, info, handled, record)
 
 
-async def _write(request: web.BaseRequest, handled: Handled) -> tuple[web.StreamResponse, int]:
+async def _read_form(client_body: ClientBody) -> bytes:
+    form = await client_body.read(FORM_BODY_LIMIT + 1)
+    while len(form) <= FORM_BODY_LIMIT and not client_body.exhausted:
+        more = await client_body.read(FORM_BODY_LIMIT + 1 - len(form))
+        if not more:
+            break
+        form += more
+    return form
+
+
+def _drop_connection(request: web.BaseRequest) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+
+
+async def _write(
+    request: web.BaseRequest, handled: Handled, outcome: Outcome
+) -> web.StreamResponse:
+    """Send the answer; a connection that breaks on the way is recorded, not raised."""
     result = handled.response
     assert result is not None
     head = request.method == "HEAD"
@@ -119,70 +210,100 @@ async def _write(request: web.BaseRequest, handled: Handled) -> tuple[web.Stream
         )
         if no_body and result.status not in _NO_BODY_STATUSES and result.body:
             out.headers["Content-Length"] = str(len(result.body))
-        return out, 0 if no_body else len(result.body)
+        try:
+            # Sent here rather than by aiohttp after return, so the access record knows
+            # whether the bytes left.
+            await out.prepare(request)
+            await out.write_eof()
+        except ConnectionError:
+            outcome.client_gone()
+            return out
+        outcome.headers_sent = True
+        outcome.bytes_out = 0 if no_body else len(result.body)
+        return out
     stream = web.StreamResponse(status=result.status, headers=result.headers)
     if result.content_length is not None:
         stream.content_length = result.content_length
-    sent = 0
     try:
-        await stream.prepare(request)
+        try:
+            await stream.prepare(request)
+        except ConnectionError:
+            outcome.client_gone()
+            return stream
+        outcome.headers_sent = True
+        complete = True
         if not head and result.status not in _NO_BODY_STATUSES:
-            async for chunk in result.body:
-                await stream.write(chunk)
-                sent += len(chunk)
-        await stream.write_eof()
-    except Exception:
-        # Headers are already out: the only honest signal left is a broken connection.
-        logger.warning(
-            "request %s: stream to client aborted after %d bytes",
-            handled.request_id,
-            sent,
-            exc_info=True,
-        )
-        stream.force_close()
-        raise
+            complete = await _stream_body(request, handled.request_id, result, stream, outcome)
+        if complete:
+            try:
+                await stream.write_eof()
+            except ConnectionError:
+                outcome.client_gone()
     finally:
         await result.close()
-    return stream, sent
+    return stream
 
 
-def _log_access(
-    info: RequestInfo, handled: Handled, status: int, bytes_in: int, bytes_out: int, elapsed: float
-) -> None:
-    if not access_log.enabled:
-        return
-    operation, identity = handled.operation, handled.identity
-    op = operation.op.value if operation else ("route" if handled.error is None else "-")
-    access_log.write(
-        f"id={handled.request_id} ip={info.source_ip or '-'} "
-        f"identity={identity.display if identity else '-'} op={op} "
-        f"bucket={(operation.bucket or '-') if operation else '-'} method={info.method} "
-        f"status={status} error={handled.error.code if handled.error else '-'} "
-        f"in={bytes_in} out={bytes_out} ms={elapsed * 1000:.1f}"
-    )
+BACKEND_DISCONNECTED = "BackendDisconnected"
+
+
+async def _stream_body(
+    request: web.BaseRequest,
+    request_id: str,
+    result: StreamingResponse,
+    stream: web.StreamResponse,
+    outcome: Outcome,
+) -> bool:
+    """Copy the body to the client; ``False`` if either side broke off."""
+    chunks = aiter(result.body)
+    while True:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return True
+        except (TransportError, OSError) as exc:
+            # Headers are out: the only honest signal left is a broken connection. Closing
+            # (not finishing) the response makes the client see a short body.
+            logger.warning(
+                "request %s: backend stream broke after %d bytes: %s",
+                request_id,
+                outcome.bytes_out,
+                exc,
+            )
+            outcome.error = BACKEND_DISCONNECTED
+            _drop_connection(request)
+            return False
+        except Exception:
+            logger.exception(
+                "request %s: response stream failed after %d bytes",
+                request_id,
+                outcome.bytes_out,
+            )
+            outcome.error = "InternalError"
+            _drop_connection(request)
+            return False
+        try:
+            await stream.write(chunk)
+        except ConnectionError:
+            outcome.client_gone()
+            return False
+        outcome.bytes_out += len(chunk)
 
 
 async def _complete(
-    gateway: ProxyGateway,
-    info: RequestInfo,
-    handled: Handled,
-    status: int,
-    bytes_in: int,
-    bytes_out: int,
-    elapsed: float,
+    gateway: ProxyGateway, info: RequestInfo, handled: Handled, record: AccessRecord
 ) -> None:
-    operation = handled.operation
     await gateway.complete(
         CompletedRequest(
             request_id=handled.request_id,
             identity=handled.identity,
-            operation=operation,
-            bucket=(operation.bucket or None) if operation else None,
-            status=status,
-            bytes_in=bytes_in,
-            bytes_out=bytes_out,
+            operation=handled.operation,
+            bucket=record.bucket,
+            status=record.status,
+            bytes_in=record.bytes_in,
+            bytes_out=record.bytes_out,
             source_ip=info.source_ip,
-            duration=elapsed,
-            error_code=handled.error.code if handled.error else None,
+            duration=record.duration,
+            error_code=record.error,
         )
     )

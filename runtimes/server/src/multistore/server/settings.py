@@ -18,6 +18,7 @@ from typing import Any
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -31,6 +32,7 @@ class ServerSettings:
     port: int = 8080
     domain: str | None = None
     workers: int = 1
+    """Without a flag, variable or ``[server] workers``: one per CPU (load_settings)."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "INFO"
@@ -40,6 +42,18 @@ class ServerSettings:
     debug_errors: bool = False
     cors_origins: tuple[str, ...] = ()
     """The config's ``[server] cors_origins``: for buckets that set none of their own."""
+    header_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    body_timeout: float = 60.0
+    max_connections: int = 1024
+    """Per worker."""
+    log_format: str = "text"
+    """``text`` or ``json`` (one object per line), for the access and application logs."""
+    metrics_dir: Path | None = None
+    """Set by the supervisor for its workers: where they share their metrics snapshots."""
+    announce: bool = True
+    """This process logs what it loaded and the config's warnings. The supervisor clears it
+    for every worker but the first, so each such line appears once."""
 
     @property
     def scheme(self) -> str:
@@ -87,6 +101,18 @@ def _parse_seconds(value: str) -> float:
     return seconds
 
 
+def _parse_count(value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise SettingsError(f"must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def _parse_log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise SettingsError(f"must be {' or '.join(LOG_FORMATS)}, got {value!r}")
+    return value
+
+
 def _parse_log_level(value: str) -> str:
     if value.upper() not in LOG_LEVELS:
         raise SettingsError(f"must be one of {', '.join(LOG_LEVELS)} (any case), got {value!r}")
@@ -124,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     flag(
         "--workers",
         metavar="N",
-        help="worker processes sharing the port; 0 = one per CPU (default: 1)",
+        help="worker processes sharing the port; 0 = one per CPU (default: one per CPU)",
     )
     flag(
         "--tls-cert",
@@ -152,7 +178,39 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long SIGTERM waits for in-flight requests to finish (default: 30)",
     )
-    return parser  # fmt: skip
+    flag(
+        "--log-format",
+        metavar="FORMAT",
+        help="text lines, or json: one JSON object per line (default: text)",
+    )
+    _add_connection_flags(parser)
+    return parser
+
+
+def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    """Per-connection limits (docs/deployment.md, Connections and timeouts)."""
+    group = parser.add_argument_group("connections")
+    flag = group.add_argument
+    flag(
+        "--header-timeout",
+        metavar="SECONDS",
+        help="seconds for a client to send a complete request head (default: 30)",
+    )
+    flag(
+        "--keepalive-timeout",
+        metavar="SECONDS",
+        help="seconds an idle kept-alive connection stays open (default: 75)",
+    )
+    flag(
+        "--body-timeout",
+        metavar="SECONDS",
+        help="seconds an upload may send nothing before it is cut off (default: 60)",
+    )
+    flag(
+        "--max-connections",
+        metavar="N",
+        help="open client connections per worker; more are refused with 503 (default: 1024)",
+    )
 
 
 def load_settings(
@@ -201,12 +259,17 @@ def load_settings(
     log_level = checked("log-level", _parse_log_level, "LOG_LEVEL")
     data_dir, _ = given("data-dir")
     timeout = checked("shutdown-timeout", _parse_seconds)
+
+    def seconds(name: str, default: float) -> float:
+        value = checked(name, _parse_seconds)
+        return default if value is None else float(value)
+
     return ServerSettings(
         config=config,
         host=host,
         port=port,
         domain=pick(given("domain")[0], "domain") or None,
-        workers=pick(checked("workers", _parse_workers), "workers") or 1,
+        workers=pick(checked("workers", _parse_workers), "workers") or os.cpu_count() or 1,
         tls_cert=Path(tls_cert) if tls_cert else None,
         tls_key=Path(tls_key) if tls_key else None,
         log_level=log_level or str(getattr(table, "log_level", None) or "INFO").upper(),
@@ -215,6 +278,11 @@ def load_settings(
         shutdown_timeout=30.0 if timeout is None else timeout,
         debug_errors=env.get("MULTISTORE_DEBUG_ERRORS", "") == "1",
         cors_origins=tuple(getattr(table, "cors_origins", None) or ()),
+        header_timeout=seconds("header-timeout", 30.0),
+        keepalive_timeout=seconds("keepalive-timeout", 75.0),
+        body_timeout=seconds("body-timeout", 60.0),
+        max_connections=checked("max-connections", _parse_count) or 1024,
+        log_format=checked("log-format", _parse_log_format) or "text",
     )
 
 

@@ -24,6 +24,7 @@ from multidict import MultiMapping
 
 from multistore.core.auth.canonical import (
     ALGORITHM,
+    EMPTY_SHA256,
     SCOPE_TERMINATOR,
     STREAMING_PAYLOAD_SENTINELS,
     UNSIGNED_PAYLOAD,
@@ -38,6 +39,7 @@ from multistore.core.auth.canonical import (
     string_to_sign,
     wire_bytes,
 )
+from multistore.core.auth.signed_headers import require_signed_headers
 from multistore.core.auth.sigv2 import verify_v2_query
 from multistore.core.errors import (
     AccessDenied,
@@ -55,6 +57,13 @@ MAX_CLOCK_SKEW_SECONDS = 15 * 60
 MAX_PRESIGN_EXPIRES_SECONDS = 7 * 24 * 3600
 
 _SIGNATURE_PARAM = frozenset({"X-Amz-Signature"})
+# Query parameters that say who signed and how. Each may appear once: with two values the
+# verifier and whatever reads the URL after it could each pick a different one.
+_V4_AUTH_PARAMS = (
+    "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+    "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Content-Sha256",
+)  # fmt: skip
+_V2_AUTH_PARAMS = ("AWSAccessKeyId", "Signature", "Expires", "x-amz-security-token")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -97,7 +106,10 @@ def parse_signature(request: RequestInfo) -> ParsedSignature | None:
     Raises the S3 error a malformed claim deserves (400s), so a broken client gets a
     precise answer rather than a generic signature mismatch.
     """
-    authorization = request.headers.get("Authorization")
+    authorizations = request.headers.getall("Authorization", [])
+    if len(authorizations) > 1:
+        raise InvalidArgument("only one Authorization header may be sent")
+    authorization = authorizations[0] if authorizations else None
     query_kind = _query_auth_kind(request)
     if authorization is not None:
         if query_kind is not None:
@@ -163,6 +175,9 @@ def verify_signature(
                 f"X-Amz-Date {parsed.amz_date[:8]!r}"
             )
         canonical_query = canonical_query_string(request.raw_query, exclude=_SIGNATURE_PARAM)
+    require_signed_headers(
+        request.headers, parsed.signed_headers, header_auth=parsed.kind == "header"
+    )
 
     creq = canonical_request(
         request.method,
@@ -257,8 +272,16 @@ def _parse_authorization_header(value: str, request: RequestInfo) -> ParsedSigna
     )
 
 
+def _refuse_repeated(request: RequestInfo, names: tuple[str, ...]) -> None:
+    query = request.query
+    for name in names:
+        if len(query.getall(name, ())) > 1:
+            raise AuthorizationQueryParametersError(f"{name} may appear only once in the query")
+
+
 def _parse_v4_query(request: RequestInfo) -> ParsedSignature:
     query = request.query
+    _refuse_repeated(request, _V4_AUTH_PARAMS)
     if query.get("X-Amz-Algorithm") != ALGORITHM:
         raise AuthorizationQueryParametersError(f'X-Amz-Algorithm only supports "{ALGORITHM}"')
     names = ("X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders")
@@ -300,6 +323,7 @@ def _parse_v4_query(request: RequestInfo) -> ParsedSignature:
 
 def _parse_v2_query(request: RequestInfo) -> ParsedSignature:
     query = request.query
+    _refuse_repeated(request, _V2_AUTH_PARAMS)
     access_key_id = query.get("AWSAccessKeyId", "")
     signature = query.get("Signature", "")
     expires_text = query.get("Expires", "")
@@ -363,12 +387,17 @@ def _header_amz_date(headers: MultiMapping[str]) -> str:
 def _header_payload_hash(request: RequestInfo) -> str:
     declared = request.headers.get("x-amz-content-sha256")
     if declared is None:
-        # S3 clients always send the header. Generic SigV4 signers (e.g. botocore for
-        # sts:GetCallerIdentity) sign the body's hash instead; the runtime hands form bodies
-        # over up front, so that case can be honoured too.
+        # S3 requires the header with SigV4 and S3 clients always send it. Generic SigV4
+        # signers (curl --aws-sigv4, botocore's SigV4Auth for sts:GetCallerIdentity) leave it
+        # out and sign the body's SHA-256 instead. That hash can be checked only for a body
+        # known before any byte is read: no body at all, or a form body the runtime read up
+        # front. Any other body gets S3's answer, naming the header, rather than a
+        # SignatureDoesNotMatch that would send the caller hunting in the wrong place.
         if request.form_body is not None:
             return hashlib.sha256(request.form_body).hexdigest()
-        return UNSIGNED_PAYLOAD
+        if _has_no_body(request):
+            return EMPTY_SHA256
+        raise InvalidRequest("Missing required header for this request: x-amz-content-sha256")
     if not (
         declared == UNSIGNED_PAYLOAD
         or declared in STREAMING_PAYLOAD_SENTINELS
@@ -379,6 +408,11 @@ def _header_payload_hash(request: RequestInfo) -> str:
             "or a hex SHA-256 digest"
         )
     return declared
+
+
+def _has_no_body(request: RequestInfo) -> bool:
+    headers = request.headers
+    return "Transfer-Encoding" not in headers and headers.get("Content-Length", "0") == "0"
 
 
 def _parse_seconds(text: str) -> int | None:

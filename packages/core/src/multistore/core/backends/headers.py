@@ -5,7 +5,8 @@ from __future__ import annotations
 from multidict import CIMultiDict, MultiMapping
 
 # Never passed from a backend response to the client (upstream §9.2): hop-by-hop headers,
-# credentials and cookies, forwarding information, and key material fingerprints.
+# credentials and cookies, forwarding information, key material fingerprints, and the
+# backend's own bookkeeping.
 RESPONSE_HEADER_DENYLIST = frozenset(
     {
         "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer",
@@ -15,9 +16,18 @@ RESPONSE_HEADER_DENYLIST = frozenset(
         "x-amz-server-side-encryption-aws-kms-key-id", "x-ms-encryption-key-sha256",
         "x-goog-encryption-key-sha256",
         # The gateway sets its own request id; the backend's would be misleading.
-        "x-amz-request-id", "x-amz-id-2", "server", "date", "content-length",
+        "x-amz-request-id", "x-amz-id-2", "x-amzn-requestid", "server", "date",
+        "content-length",
+        # Describes the backend's side of the exchange (moto echoes the request's), never the
+        # object the client asked for.
+        "x-amz-content-sha256",
     }
 )  # fmt: skip
+
+# CORS is the gateway's decision (``cors_origins``). A store that answers
+# ``Access-Control-Allow-Origin: *`` on every response would otherwise make every bucket
+# readable from any web page, whatever the gateway's configuration says.
+RESPONSE_HEADER_DENIED_PREFIXES = ("access-control-",)
 
 # Request headers forwarded on reads.
 READ_REQUEST_HEADERS = (
@@ -50,7 +60,10 @@ READ_QUERY_PARAMETERS = (
 def filter_response_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        if name.lower() not in RESPONSE_HEADER_DENYLIST:
+        lower = name.lower()
+        if lower not in RESPONSE_HEADER_DENYLIST and not lower.startswith(
+            RESPONSE_HEADER_DENIED_PREFIXES
+        ):
             out.add(name, value)
     return out
 

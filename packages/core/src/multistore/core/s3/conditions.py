@@ -18,6 +18,12 @@ would otherwise turn every later GET into a 304. Last-Modified is compared at on
 resolution, the resolution of an HTTP date, or an object would always look modified since
 its own ``Last-Modified`` header.
 
+Deletes (DeleteObject, and each ``<Object>`` of DeleteObjects) follow S3's conditional
+deletes: ``If-Match`` fails with 412 on an ETag mismatch and with 404 ``NoSuchKey`` when there
+is no object; ``x-amz-if-match-last-modified-time`` (an HTTP date, compared at one-second
+resolution) and ``x-amz-if-match-size`` fail with 412 when they differ, and a missing object
+is simply 204, as S3 documents. Any combination may be given; all must hold.
+
 Writes (PutObject, CompleteMultipartUpload, CopyObject) follow S3's conditional writes:
 ``If-None-Match: *`` fails with 412 when the key exists; ``If-Match`` fails with 412 on an ETag
 mismatch and with 404 ``NoSuchKey`` when there is no object at all (S3 answers that case
@@ -28,10 +34,12 @@ is answered 501 ``NotImplemented`` rather than silently ignored.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from multistore.core.errors import (
+    InvalidArgument,
     NoSuchKey,
     NotImplementedOperation,
     NotModified,
@@ -64,7 +72,7 @@ def evaluate_read_conditions(headers: Headers, *, etag: str, last_modified: date
         if not _etag_listed(if_match, etag):
             raise PreconditionFailed("If-Match does not match the object's ETag")
     else:
-        unmodified_since = _parse_http_date(headers.get("If-Unmodified-Since"))
+        unmodified_since = parse_http_date(headers.get("If-Unmodified-Since"))
         if unmodified_since is not None and last_modified > unmodified_since:
             raise PreconditionFailed("the object was modified after If-Unmodified-Since")
 
@@ -73,7 +81,7 @@ def evaluate_read_conditions(headers: Headers, *, etag: str, last_modified: date
         if _etag_listed(if_none_match, etag):
             raise ObjectNotModified(etag=etag, last_modified=last_modified)
         return
-    modified_since = _parse_http_date(headers.get("If-Modified-Since"))
+    modified_since = parse_http_date(headers.get("If-Modified-Since"))
     if (
         modified_since is not None
         and modified_since <= datetime.now(UTC)
@@ -100,6 +108,74 @@ def evaluate_write_conditions(headers: Headers, *, existing_etag: str | None) ->
             raise NotImplementedOperation("If-None-Match on a write only supports '*'")
         if existing_etag is not None:
             raise PreconditionFailed("If-None-Match: * was given but the object already exists")
+
+
+IF_MATCH_LAST_MODIFIED_TIME = "x-amz-if-match-last-modified-time"
+IF_MATCH_SIZE = "x-amz-if-match-size"
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteConditions:
+    """What must hold for a delete to go ahead (``None`` = not asked)."""
+
+    if_match: str | None = None
+    last_modified: datetime | None = None
+    size: int | None = None
+
+    @property
+    def present(self) -> bool:
+        return self.if_match is not None or self.last_modified is not None or self.size is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectState:
+    """What conditional deletes compare against: the object as it is now."""
+
+    etag: str
+    last_modified: datetime
+    size: int
+
+
+def delete_conditions(headers: Headers) -> DeleteConditions:
+    """The conditions of a DeleteObject request; malformed ones are 400 ``InvalidArgument``."""
+    raw_time = headers.get(IF_MATCH_LAST_MODIFIED_TIME)
+    last_modified = None
+    if raw_time is not None:
+        last_modified = parse_http_date(raw_time)
+        if last_modified is None:
+            raise InvalidArgument(f"{IF_MATCH_LAST_MODIFIED_TIME} must be an HTTP date")
+    raw_size = headers.get(IF_MATCH_SIZE)
+    size = None
+    if raw_size is not None:
+        if not (raw_size.isascii() and raw_size.isdigit()):
+            raise InvalidArgument(f"{IF_MATCH_SIZE} must be a non-negative integer")
+        size = int(raw_size)
+    return DeleteConditions(_joined(headers, "If-Match"), last_modified, size)
+
+
+def evaluate_delete_conditions(
+    conditions: DeleteConditions, *, existing: ObjectState | None
+) -> bool:
+    """Whether there is an object to delete; raises 412/404 when a condition fails.
+
+    ``existing`` is ``None`` when the key holds no object. Callers that must be atomic
+    evaluate this while holding the key's lock.
+    """
+    if existing is None:
+        if conditions.if_match is not None:
+            raise NoSuchKey("If-Match was given but the object does not exist")
+        return False
+    if conditions.if_match is not None and not _etag_listed(conditions.if_match, existing.etag):
+        raise PreconditionFailed("If-Match does not match the object's ETag")
+    if conditions.last_modified is not None and _whole_seconds(
+        conditions.last_modified
+    ) != _whole_seconds(existing.last_modified):
+        raise PreconditionFailed(
+            f"{IF_MATCH_LAST_MODIFIED_TIME} does not match the object's Last-Modified"
+        )
+    if conditions.size is not None and conditions.size != existing.size:
+        raise PreconditionFailed(f"{IF_MATCH_SIZE} does not match the object's size")
+    return True
 
 
 def has_write_conditions(headers: Headers) -> bool:
@@ -132,7 +208,8 @@ def _joined(headers: Headers, name: str) -> str | None:
     return ",".join(values) if values else None
 
 
-def _parse_http_date(value: str | None) -> datetime | None:
+def parse_http_date(value: str | None) -> datetime | None:
+    """An RFC 9110 HTTP date (aware, UTC when the zone is ``-0000``), or ``None``."""
     if not value:
         return None
     try:

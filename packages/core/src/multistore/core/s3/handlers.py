@@ -20,6 +20,7 @@ from multistore.core.errors import AccessDenied, NoSuchBucket, NotImplementedOpe
 from multistore.core.http import GatewayResponse, RequestInfo, Response
 from multistore.core.middleware import DispatchContext
 from multistore.core.registry import BucketRegistry
+from multistore.core.s3.acl import refuse_unsupported_acl
 from multistore.core.s3.batch_delete import delete_objects
 from multistore.core.s3.copy import CopyHandlers
 from multistore.core.s3.keys import apply_backend_prefix
@@ -37,6 +38,8 @@ _XML = "application/xml"
 # only that the bucket exists, and CreateBucket on a configured bucket changes nothing
 # (rclone sends it before every upload).
 _BUCKET_PRESENCE_OPS = frozenset({Op.HEAD_BUCKET, Op.GET_BUCKET_LOCATION, Op.CREATE_BUCKET})
+# Writes that create an object and may carry a canned ACL or grants (s3/acl.py).
+_OBJECT_CREATING_OPS = frozenset({Op.PUT_OBJECT, Op.COPY_OBJECT, Op.CREATE_MULTIPART_UPLOAD})
 
 
 def _xml_response(body: bytes, status: int = 200) -> Response:
@@ -112,6 +115,9 @@ class S3Dispatcher:
         handler = self._handlers.get(ctx.operation.op)
         if handler is None:
             raise NotImplementedOperation(f"{ctx.operation.op.value} is not supported yet")
+        if ctx.operation.op in _OBJECT_CREATING_OPS:
+            # Before any body byte is read, so a refused upload is not sent at all.
+            refuse_unsupported_acl(ctx.request.headers)
         return await handler(ctx)
 
     async def _list_buckets(self, ctx: DispatchContext) -> GatewayResponse:

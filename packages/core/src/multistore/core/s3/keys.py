@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from urllib.parse import quote
 
-from multistore.core.errors import InvalidRequest
+from multistore.core.errors import KeyTooLongError
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_KEY_BYTES = 1024  # S3's limit on a key's UTF-8 encoding
 
 
 def validate_key(key: str) -> None:
-    """Reject keys the gateway will not store (SPEC §2).
+    """Refuse only what S3 refuses: a key longer than 1024 bytes of UTF-8 (SPEC §2).
 
-    Empty, ``.`` and ``..`` segments (which covers leading and trailing ``/`` and ``//``)
-    and control characters would alias paths or escape directories on some backends.
+    Every other key is accepted byte for byte — folder markers (``dir/``), empty, ``.`` and
+    ``..`` segments, a leading ``/``, control characters — because S3 accepts them and real
+    clients write them (pyarrow, the AWS console, rclone and s3fs write ``dir/`` markers).
+    Nothing here is a path: the ``s3`` backend sends the key percent-encoded and never
+    normalised, and the ``file`` backend maps each segment onto a file name of its own
+    (``backends/file/names.py``), so no key can reach outside a bucket's prefix or root.
+    The empty key never reaches here: ``/bucket/`` is a bucket-level request.
     """
-    if _CONTROL.search(key) or any(seg in ("", ".", "..") for seg in key.split("/")):
-        raise InvalidRequest(
-            f"invalid object key {key!r}: empty, '.', or '..' path segments, "
-            "leading/trailing slashes, and control characters are not allowed"
+    if len(key) > MAX_KEY_BYTES // 4 and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise KeyTooLongError(
+            f"Your key is too long: keys are at most {MAX_KEY_BYTES} bytes of UTF-8"
         )
 
 

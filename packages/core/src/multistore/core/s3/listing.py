@@ -196,7 +196,7 @@ def render_list_result(
     for entry in page.entries:
         key = to_bucket(entry.key)
         last_item = max(last_item, key)
-        if entry.size == 0 and key.rstrip("/") in markers:
+        if entry.size == 0 and key in markers:
             continue
         contents.append((key, entry))
         last_shown_key = key
@@ -204,7 +204,10 @@ def render_list_result(
     present = _url_encode if query.encoding_type == "url" else escape_text
     xml = XmlWriter("ListBucketResult")
     xml.element("Name", bucket_name)
-    xml.raw(f"<Prefix>{present(rewrite_key(query.prefix, rewrite))}</Prefix>")
+    # V1's Prefix is never encoded: S3 echoes it as sent, and botocore (which asks every
+    # V1 listing for encoding-type=url) decodes every V1 field but this one.
+    present_prefix = present if query.version == 2 else escape_text
+    xml.raw(f"<Prefix>{present_prefix(rewrite_key(query.prefix, rewrite))}</Prefix>")
     if query.version == 2:
         if query.start_after is not None:
             xml.raw(f"<StartAfter>{present(query.start_after)}</StartAfter>")
@@ -255,17 +258,22 @@ def _bucket_key_function(backend_prefix: str) -> Callable[[str], str]:
 
 
 def _directory_markers(query: ListQuery, common_prefixes: list[str]) -> set[str]:
-    """Bucket-space names (without trailing ``/``) whose 0-byte objects are folder markers.
+    """Bucket-space keys whose 0-byte objects are folder markers to hide (SPEC §5).
 
     Tools that create "folders" leave a 0-byte ``photos/`` object; listing it next to the
     ``photos/`` common prefix, or inside the ``photos/`` listing itself, shows a phantom entry
-    (source.coop#245). ``""`` is the marker of the backend prefix itself.
+    (source.coop#245). ``""`` is the marker of the backend prefix itself. Only a key *equal*
+    to such a name is a marker: a genuine 0-byte object ``photos`` beside ``photos/…`` is an
+    object like any other and stays listed.
     """
-    markers = {p.rstrip("/") for p in common_prefixes}
+    markers = set(common_prefixes)
     markers.add("")
     prefix = query.prefix
-    if prefix.endswith("/") or (query.delimiter and prefix.endswith(query.delimiter)):
-        markers.add(prefix.rstrip("/"))
+    # Only when browsing (a delimiter listing). A recursive listing is how tools enumerate
+    # what to delete or copy (``aws s3 rm --recursive s3://b/folder/``); S3 returns the
+    # marker there, and hiding it would leave the folder behind after the delete.
+    if query.delimiter and prefix.endswith(query.delimiter):
+        markers.add(prefix)
     return markers
 
 

@@ -36,7 +36,9 @@ def xml_response(body: bytes, headers: dict[str, str] | None = None) -> Response
     return Response(200, out, body)
 
 
-async def read_small_body(ctx: DispatchContext, *, limit: int) -> bytes:
+async def read_small_body(
+    ctx: DispatchContext, *, limit: int, checksum_header_is_the_bodys: bool = True
+) -> bytes:
     """A small XML body, verified like any upload (framing, digests) and size-capped."""
     auth: Authentication | None = ctx.extensions.get("authentication")
     upload = prepare_upload_body(
@@ -44,6 +46,7 @@ async def read_small_body(ctx: DispatchContext, *, limit: int) -> bytes:
         ctx.body,
         verified=auth.verified if auth else None,
         max_object_size=None,
+        checksum_header_is_the_bodys=checksum_header_is_the_bodys,
     )
     return await read_capped(upload.body, declared=upload.content_length, limit=limit)
 
@@ -114,7 +117,12 @@ class MultipartHandlers:
 
     async def complete(self, ctx: DispatchContext) -> GatewayResponse:
         backend, request = self._target(ctx)
-        parts = parse_complete_multipart(await read_small_body(ctx, limit=MAX_COMPLETE_BODY))
+        # The x-amz-checksum-* header of a Complete is the object's checksum (whole-object
+        # or composite ``…-N``): the backend checks it against the object, never the XML.
+        body = await read_small_body(
+            ctx, limit=MAX_COMPLETE_BODY, checksum_header_is_the_bodys=False
+        )
+        parts = parse_complete_multipart(body)
         result = await backend.complete_multipart_upload(request, self._upload_id(ctx), parts)
         bucket_name = ctx.display_name or ctx.operation.bucket
         location = f"/{bucket_name}/{ctx.operation.key}"

@@ -117,10 +117,12 @@ def split_bucket_and_key(
     """Bucket, key and whether the bucket came from a virtual-hosted ``Host`` (SPEC §2)."""
     path = request.path
     if virtual_host_domain:
-        host = request.header("host").split(":", 1)[0]
-        suffix = "." + virtual_host_domain
+        # Host names are case-insensitive (RFC 9110 §4.2.3), and bucket names are lower case.
+        host = request.header("host").split(":", 1)[0].lower()
+        suffix = "." + virtual_host_domain.lower()
         if host.endswith(suffix):
-            return host[: -len(suffix)], path.lstrip("/"), True
+            # Exactly one "/" separates host and key: a key may itself start with "/".
+            return host[: -len(suffix)], path.removeprefix("/"), True
     trimmed = path.lstrip("/")
     bucket, _, key = trimmed.partition("/")
     return bucket, key, False

@@ -70,6 +70,36 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return first, size - 1 if last is None else min(last, size - 1)
 
 
+def is_usable_range(header: str) -> bool:
+    """Whether ``header`` is a single byte range S3 would act on, known without the size.
+
+    A header S3 ignores (another unit, several ranges, ``a-b`` with ``b < a``, garbage) is
+    dropped before a request goes to an ``s3`` backend, so every backend serves the whole
+    object for it, whatever the store behind it would have made of it.
+    """
+    unit, sep, spec = header.partition("=")
+    if not sep or unit.strip().lower() != "bytes":
+        return False
+    match = _SINGLE_RANGE.fullmatch(spec.strip())
+    if match is None:
+        return False
+    first_text, last_text = match.groups()
+    if not first_text:
+        return bool(last_text)
+    return not last_text or int(last_text) >= int(first_text)
+
+
+def unsatisfied_size(content_range_value: str | None) -> int | None:
+    """The object size in a 416's ``Content-Range: bytes */N``, if it carries one."""
+    if not content_range_value:
+        return None
+    unit, _, rest = content_range_value.strip().partition(" ")
+    _, slash, total = rest.partition("/")
+    if unit.lower() != "bytes" or not slash or not (total.isascii() and total.isdigit()):
+        return None
+    return int(total)
+
+
 def content_range(start: int, end: int, size: int) -> str:
     """The ``Content-Range`` value of a 206 response for the inclusive ``start..end``."""
     return f"bytes {start}-{end}/{size}"

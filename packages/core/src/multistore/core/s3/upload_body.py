@@ -70,8 +70,14 @@ def prepare_upload_body(
     *,
     verified: VerifiedSignature | None,
     max_object_size: int | None,
+    checksum_header_is_the_bodys: bool = True,
 ) -> UploadBody:
-    """Wrap ``body`` so it yields verified object bytes; check sizes before reading anything."""
+    """Wrap ``body`` so it yields verified object bytes; check sizes before reading anything.
+
+    ``checksum_header_is_the_bodys=False`` is for CompleteMultipartUpload, whose
+    ``x-amz-checksum-*`` header is the checksum of the object being completed, not of the
+    XML body that lists its parts.
+    """
     content_sha256 = headers.get("x-amz-content-sha256", "")
     chunked = is_aws_chunked(content_sha256)
     if chunked:
@@ -92,7 +98,7 @@ def prepare_upload_body(
     md5 = headers.get("content-md5")
     if md5:
         stream = Md5VerifyingBody(stream, md5)
-    declared_checksum = checksum_from_headers(headers)
+    declared_checksum = checksum_from_headers(headers) if checksum_header_is_the_bodys else None
     if declared_checksum is not None:
         algorithm, expected = declared_checksum
         stream = ChecksummingBody(stream, algorithm, expected)

@@ -6,16 +6,18 @@ Every document names the client-visible bucket and key, never the backend's.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from multistore.core.backends.base import CompletedPart, PartsPage, UploadsPage
 from multistore.core.errors import InvalidArgument, MalformedXML
+from multistore.core.s3.conditions import DeleteConditions, parse_http_date
 from multistore.core.s3.xml import (
     XmlWriter,
     element,
     format_timestamp,
+    parse_timestamp,
     parse_xml_body,
     xml_text,
 )
@@ -59,6 +61,8 @@ def parse_complete_multipart(body: bytes) -> list[CompletedPart]:
 class DeleteRequest:
     keys: list[str]
     quiet: bool
+    # One per key: the object's <ETag>/<LastModifiedTime>/<Size> conditions.
+    conditions: list[DeleteConditions] = field(default_factory=list)
 
 
 def parse_delete(body: bytes) -> DeleteRequest:
@@ -69,15 +73,30 @@ def parse_delete(body: bytes) -> DeleteRequest:
     if len(objects) > MAX_DELETE_KEYS:
         raise MalformedXML(f"a Delete request may name at most {MAX_DELETE_KEYS} objects")
     keys = []
+    conditions = []
     for obj in objects:
         key = xml_text(obj.get("Key")) if isinstance(obj, dict) else ""
         if not key:
             raise MalformedXML("every <Object> needs a non-empty <Key>")
         keys.append(key)
+        conditions.append(_object_conditions(obj))
     quiet = xml_text(root.get("Quiet")).strip().lower()
     if quiet not in ("", "true", "false"):
         raise MalformedXML("<Quiet> must be true or false")
-    return DeleteRequest(keys, quiet == "true")
+    return DeleteRequest(keys, quiet == "true", conditions)
+
+
+def _object_conditions(obj: dict[str, Any]) -> DeleteConditions:
+    etag = xml_text(obj.get("ETag")) or None
+    # S3's model says RFC 822 (what botocore sends); ISO 8601 as in listings is taken too.
+    raw_time = xml_text(obj.get("LastModifiedTime")).strip()
+    last_modified = (parse_http_date(raw_time) or parse_timestamp(raw_time)) if raw_time else None
+    if raw_time and last_modified is None:
+        raise MalformedXML("<LastModifiedTime> must be an HTTP date or an ISO 8601 timestamp")
+    raw_size = xml_text(obj.get("Size")).strip()
+    if raw_size and not (raw_size.isascii() and raw_size.isdigit()):
+        raise MalformedXML("<Size> must be a non-negative integer")
+    return DeleteConditions(etag, last_modified, int(raw_size) if raw_size else None)
 
 
 @dataclass(frozen=True, slots=True)

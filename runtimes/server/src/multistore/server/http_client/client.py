@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from multistore.core.http import OutboundBody, TransportError
 from multistore.server.http_client.origin import parse_origin, split_url
@@ -12,6 +13,9 @@ from multistore.server.http_client.pool import OriginPool
 from multistore.server.http_client.request_head import build_request_head
 from multistore.server.http_client.response import ClientResponse
 from multistore.server.http_client.settings import ClientSettings
+
+ExchangeObserver = Callable[[str, float, str | None], None]
+"""Told of every exchange: origin, seconds to the response head, failure kind or None."""
 
 
 class HttpClient:
@@ -27,7 +31,9 @@ class HttpClient:
         *,
         settings: ClientSettings | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        observer: ExchangeObserver | None = None,
     ) -> None:
+        self._observer = observer
         self._settings = settings if settings is not None else ClientSettings()
         self._ssl_context = ssl_context
         self._pools: dict[str, OriginPool] = {}
@@ -40,6 +46,26 @@ class HttpClient:
         *,
         headers: Mapping[str, str],
         body: OutboundBody = None,
+    ) -> ClientResponse:
+        if self._observer is None:
+            return await self._request(method, url, headers=headers, body=body)
+        started = time.perf_counter()
+        try:
+            response = await self._request(method, url, headers=headers, body=body)
+        except TransportError:
+            self._observer(split_url(url)[0], time.perf_counter() - started, "transport")
+            raise
+        failed = "status_5xx" if response.status >= 500 else None
+        self._observer(split_url(url)[0], time.perf_counter() - started, failed)
+        return response
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: OutboundBody,
     ) -> ClientResponse:
         origin_text, target = split_url(url)
         pool = self._pools.get(origin_text)
@@ -86,6 +112,10 @@ class HttpClient:
         pool = OriginPool(origin, self._settings, context)
         self._pools[origin_text] = pool
         return pool
+
+    def pool_usage(self) -> list[tuple[str, int, int]]:
+        """``(origin, connections open, of which idle)`` for every pool (for metrics)."""
+        return [(name, pool.open_count, pool.idle_count) for name, pool in self._pools.items()]
 
     def pool_for(self, origin: str) -> OriginPool | None:
         """The pool of ``scheme://authority``, if a request went there (for monitoring)."""

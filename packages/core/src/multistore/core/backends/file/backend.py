@@ -4,14 +4,18 @@
 default; ``"false"`` skips the data and directory fsyncs, for scratch data and tests).
 
 Each key is a file at exactly that path below ``root`` (``report*.pdf``, ``100%.txt``,
-``a=b``, spaces and unicode are file names as they are). Decisions a user may meet:
+``a=b``, spaces and unicode are file names as they are). Every key S3 accepts is stored:
+segments a file system cannot hold as they are (empty — folder markers ``dir/``, ``a//b``,
+a leading ``/`` —, ``.``, ``..``, control characters, ``.multistore`` at the top) get an
+escaped file name (:mod:`.names`). Decisions a user may meet:
 
 - **Never outside root.** Paths are walked one ``openat(O_NOFOLLOW)`` at a time
   (:mod:`.file_paths`), so ``..``, absolute keys and symlinks cannot lead out. Symbolic links
   inside root are not followed at all, even when they point inside it: listings skip them
   and any keyed operation whose path meets one is 403 ``AccessDenied``.
-- **Reserved name.** Keys whose first segment is ``.multistore`` are 400 ``InvalidRequest``;
-  that directory holds sidecars, uploads in progress and lock files (:mod:`.file_layout`).
+- **Refused keys.** Only keys with a segment whose file name would exceed 255 bytes
+  (400 ``InvalidRequest`` naming the rule); ``.multistore``, which holds sidecars, uploads
+  and lock files (:mod:`.layout`), is never reachable by a key.
 - **Atomic writes.** A PUT streams into ``.multistore/tmp`` (hashing as it goes), is
   verified against ``Content-Length``, ``Content-MD5`` and a hex ``x-amz-content-sha256``,
   fsynced, and only then renamed over the key, so readers see the old or the new object,
@@ -27,10 +31,12 @@ Each key is a file at exactly that path below ``root`` (``report*.pdf``, ``100%.
 - **DELETE** removes the file and its sidecar, then every directory on the key's path that
   became empty (never root); a missing key is still 204. **DeleteObjects** does the same per
   key and reports each key's failure (a symlink on its path is ``AccessDenied``) in the
-  result; a key no object here can have (``a//b``, ``../x``: the gateway lets them through
-  so S3 users can remove legacy keys) counts as deleted, since there is nothing to delete.
+  result; a key no object here can have (a segment too long for a file name) counts as
+  deleted, since there is nothing to delete.
 - **Multipart uploads** are staged under ``.multistore/uploads`` and assembled into one
-  atomic commit (:mod:`.file_multipart`); abandoned ones stay until aborted or removed by
+  atomic commit (:mod:`.multipart`); their part sizes are kept for GET ``?partNumber``
+  (:mod:`.part_reads`), and a retried Complete gets the first answer for an hour
+  (:mod:`.completions`). Abandoned uploads stay until aborted or removed by
   :meth:`FileBackend.cleanup_stale_uploads`. **Copies** between any two file buckets are
   done by the backend (:mod:`.file_copy`).
 """
@@ -58,6 +64,7 @@ from multistore.core.backends.base import (
     UploadsPage,
     WriteResult,
 )
+from multistore.core.backends.file.completions import CompletionLog
 from multistore.core.backends.file.copy import FileCopier
 from multistore.core.backends.file.errors import read_error
 from multistore.core.backends.file.io import (
@@ -69,7 +76,6 @@ from multistore.core.backends.file.io import (
 )
 from multistore.core.backends.file.layout import (
     DEFAULT_CONTENT_TYPE,
-    INTERNAL_DIRECTORY,
     BackendState,
     ObjectMetadata,
     StoredObject,
@@ -77,6 +83,8 @@ from multistore.core.backends.file.layout import (
 )
 from multistore.core.backends.file.listing import list_page, modification_time
 from multistore.core.backends.file.multipart import FileMultipart
+from multistore.core.backends.file.names import key_to_names
+from multistore.core.backends.file.part_reads import part_span, requested_part_number
 from multistore.core.backends.file.paths import (
     EntryKind,
     PathBlocked,
@@ -94,11 +102,16 @@ from multistore.core.errors import (
     InternalError,
     InvalidArgument,
     InvalidRequest,
+    NoSuchKey,
     NotImplementedOperation,
     S3Error,
 )
 from multistore.core.http import RequestBody, Response, StreamingResponse
 from multistore.core.s3.conditions import (
+    DeleteConditions,
+    ObjectState,
+    delete_conditions,
+    evaluate_delete_conditions,
     evaluate_read_conditions,
     evaluate_write_conditions,
     has_write_conditions,
@@ -143,6 +156,7 @@ class FileBackend:
         self._multipart = FileMultipart(
             writer=self._writer,
             uploads=UploadStore(self._state, durable=durable),
+            completions=CompletionLog(self._state),
             segments=self._segments,
         )
         self._copier = FileCopier(
@@ -155,12 +169,9 @@ class FileBackend:
         self, key: str, version_id: str | None = None
     ) -> tuple[int, StoredObject]:
         """An open descriptor of ``key``'s file and what is known about it (caller closes)."""
-        if version_id not in (None, "null"):
-            raise InvalidArgument(
-                "Invalid version id specified: the file backend keeps no versions"
-            )
+        segments = self._read_segments(key, version_id)
         try:
-            fd, info = open_regular_file(self._root_fd_checked(), self._segments(key))
+            fd, info = open_regular_file(self._root_fd_checked(), segments)
         except PathBlocked as blocked:
             raise read_error(blocked, key) from None
         try:
@@ -180,7 +191,7 @@ class FileBackend:
         return StreamingResponse(status, headers, body, content_length=length, release=body.aclose)
 
     async def head_object(self, request: ObjectRequest) -> StreamingResponse:
-        segments = self._read_segments(request)
+        segments = self._read_segments(request.key, request.version_id)
         try:
             info = stat_regular_file(self._root_fd_checked(), segments)
         except PathBlocked as blocked:
@@ -194,10 +205,18 @@ class FileBackend:
     ) -> tuple[int, CIMultiDict[str], int, int]:
         """Status, headers, first byte and length of a GET/HEAD answer (raises 304/412/416)."""
         last_modified = modification_time(state.info)
+        part_number = requested_part_number(request.query, request.headers)
         evaluate_read_conditions(request.headers, etag=state.etag, last_modified=last_modified)
         size = state.info.st_size
         range_header = request.headers.get("Range")
         byte_range = parse_range(range_header, size) if range_header else None
+        parts_count: int | None = None
+        if part_number is not None:
+            part_sizes = state.metadata.part_sizes if state.metadata is not None else ()
+            span = part_span(part_number, size=size, part_sizes=part_sizes)
+            parts_count = span.parts_count
+            if span.length > 0:
+                byte_range = (span.start, span.start + span.length - 1)
 
         headers: CIMultiDict[str] = CIMultiDict()
         headers["Content-Type"] = DEFAULT_CONTENT_TYPE
@@ -212,6 +231,8 @@ class FileBackend:
         headers["ETag"] = state.etag
         headers["Last-Modified"] = http_date(last_modified)
         headers["Accept-Ranges"] = "bytes"
+        if parts_count is not None:
+            headers["x-amz-mp-parts-count"] = str(parts_count)
         if byte_range is None:
             headers["Content-Length"] = str(size)
             return 200, headers, 0, size
@@ -256,12 +277,27 @@ class FileBackend:
         return Response(200, CIMultiDict({"ETag": metadata.etag}))
 
     async def delete_object(self, request: ObjectRequest) -> Response:
-        segments = self._segments(request.key)
-        if self._writer.existing_info(segments, request.key) is not None:
-            await self._writer.run_locked(request.key, lambda: self._delete(segments, request.key))
+        segments = self._existing_segments(request.key)
+        conditions = delete_conditions(request.headers)
+        if segments is not None and self._writer.existing_info(segments, request.key) is not None:
+            found = segments
+            await self._writer.run_locked(
+                request.key, lambda: self._delete(found, request.key, conditions)
+            )
+        else:
+            evaluate_delete_conditions(conditions, existing=None)  # If-Match: 404
         return Response(204)
 
-    def _delete(self, segments: list[str], key: str) -> None:
+    def _delete(self, segments: list[str], key: str, conditions: DeleteConditions) -> None:
+        if conditions.present:
+            # Under the key's lock, so the object checked is the object deleted.
+            info = self._writer.existing_info(segments, key)
+            existing = None
+            if info is not None:
+                stored = StoredObject(info, self._state.read_metadata(key, info))
+                existing = ObjectState(stored.etag, modification_time(info), info.st_size)
+            if not evaluate_delete_conditions(conditions, existing=existing):
+                return
         root_fd = self._root_fd_checked()
         try:
             parent = open_directory(root_fd, segments[:-1], create=False)
@@ -282,10 +318,6 @@ class FileBackend:
         return [await self._delete_reporting(key) for key in keys]
 
     async def _delete_reporting(self, key: str) -> DeleteOutcome:
-        try:
-            validate_key(key)
-        except InvalidRequest:
-            return DeleteOutcome(key)  # no object here can have this name: nothing to delete
         try:
             await self.delete_object(ObjectRequest(key=key, headers=CIMultiDict()))
         except S3Error as error:
@@ -396,17 +428,27 @@ class FileBackend:
         return self._root_fd
 
     def _segments(self, key: str) -> list[str]:
-        # Keys arrive validated; checking again costs little and keeps this backend safe
-        # for any caller.
+        """The file names along ``key``'s path below root (:mod:`.names`); a key this
+        backend cannot store is 400 ``InvalidRequest`` naming the rule."""
         validate_key(key)
-        segments = key.split("/")
-        if segments[0] == INTERNAL_DIRECTORY:
-            raise InvalidRequest(f"keys starting with {INTERNAL_DIRECTORY + '/'!r} are reserved")
-        return segments
+        if not key:
+            raise InvalidRequest("the empty key names no object")
+        return key_to_names(key)
 
-    def _read_segments(self, request: ObjectRequest) -> list[str]:
-        if request.version_id not in (None, "null"):
+    def _existing_segments(self, key: str) -> list[str] | None:
+        """Like :meth:`_segments`, but ``None`` for a key no object here can have."""
+        try:
+            return self._segments(key)
+        except InvalidRequest:
+            return None
+
+    def _read_segments(self, key: str, version_id: str | None) -> list[str]:
+        """The path of an object to read; a key no object here can have is ``NoSuchKey``."""
+        if version_id not in (None, "null"):
             raise InvalidArgument(
                 "Invalid version id specified: the file backend keeps no versions"
             )
-        return self._segments(request.key)
+        segments = self._existing_segments(key)
+        if segments is None:
+            raise NoSuchKey()
+        return segments

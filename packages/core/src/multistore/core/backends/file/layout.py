@@ -1,14 +1,17 @@
 """The file backend's private state under ``<root>/.multistore``.
 
-- ``meta/<aa>/<sha256(key)>.json`` — one sidecar per object: its MD5 ETag and the headers
-  S3 stores with an object. Named by a hash of the key rather than mirroring the key's path,
-  so no key can be too long for it and no two keys can collide in it (a mirrored tree would
-  need ``x.json`` to be both the sidecar of ``x`` and the directory of ``x.json/y``).
+- ``meta/<aa>/<sha256(key)>.json`` — one sidecar per object: its MD5 ETag, the headers
+  S3 stores with an object, and for a multipart object the sizes of its parts. Named by a
+  hash of the key rather than mirroring the key's path, so no key can be too long for it
+  and no two keys can collide in it (a mirrored tree would need ``x.json`` to be both the
+  sidecar of ``x`` and the directory of ``x.json/y``).
 - ``tmp/`` — bodies being received, copied or assembled; on the same file system as the
   objects so that the final ``rename`` is atomic, and outside the object tree so listings
   never see them.
 - ``uploads/<upload id>/`` — one directory per multipart upload in progress: its manifest
-  and its parts (:mod:`.file_uploads`).
+  and its parts (:mod:`.uploads`).
+- ``completed/<upload id>.json`` — the answers of the last hour's completions, for retried
+  Completes (:mod:`.completions`).
 - ``locks/<abc>.lock`` — 4096 ``flock`` stripes; every worker process takes the stripe of a
   key around check-and-rename, so conditional writes are atomic across processes. Striping
   keeps the number of lock files bounded; unrelated keys sharing a stripe only queue for
@@ -60,6 +63,9 @@ class ObjectMetadata:
 
     etag: str  # quoted
     headers: tuple[tuple[str, str], ...] = ()
+    # Sizes of the parts of an object made by CompleteMultipartUpload, in order, so that
+    # GET/HEAD ?partNumber=N can serve part N; empty for any other object.
+    part_sizes: tuple[int, ...] = ()
 
     @property
     def storage_class(self) -> str:
@@ -188,7 +194,14 @@ class BackendState:
             ):
                 return None
             headers = tuple((str(name), str(value)) for name, value in document["headers"])
-            return ObjectMetadata(etag=str(document["etag"]), headers=headers)
+            # "parts" was added later; sidecars without it describe single-part objects, or
+            # multipart ones whose part sizes were not recorded (served whole for part 1).
+            part_sizes = tuple(int(size) for size in document.get("parts", ()))
+            if part_sizes and sum(part_sizes) != info.st_size:
+                part_sizes = ()
+            return ObjectMetadata(
+                etag=str(document["etag"]), headers=headers, part_sizes=part_sizes
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -203,6 +216,8 @@ class BackendState:
             "inode": info.st_ino,
             "headers": [list(pair) for pair in metadata.headers],
         }
+        if metadata.part_sizes:
+            document["parts"] = list(metadata.part_sizes)
         payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         digest = key_digest(key)
         tmp_fd = self.required_directory("tmp")

@@ -17,9 +17,13 @@ file found in it (unordered, early exit) proves the prefix exists.
 Only the keys returned are ``stat``-ed and have their sidecar read. A page therefore costs
 O(d log d) per directory entered (d = its entries), plus O(max-keys) stats.
 
+File names are mapped back to key segments (:mod:`.names`): ``dir/.%`` is the folder
+marker ``dir/``, ``.%..`` the segment ``..``, and so on; entries are sorted by the segments
+they stand for, not by their file names.
+
 Never listed: the ``.multistore`` directory at the root, symlinks (not followed, not
-shown), special files, empty directories, and names that cannot be S3 keys the gateway
-accepts (not valid UTF-8, or containing control characters).
+shown), special files, empty directories, and names that are no key segment's file name
+(not valid UTF-8, raw control characters, a ``.%`` name :mod:`.names` would never write).
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import base64
 import binascii
 import contextlib
 import os
-import re
 import stat
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -36,10 +39,10 @@ from datetime import UTC, datetime
 
 from multistore.core.backends.base import ListEntry, ListPage, ListRequest
 from multistore.core.backends.file.layout import INTERNAL_DIRECTORY, BackendState, fallback_etag
+from multistore.core.backends.file.names import key_to_names, unescape_name
 from multistore.core.backends.file.paths import DIRECTORY_FLAGS, PathBlocked, open_directory
-from multistore.core.errors import InvalidArgument
+from multistore.core.errors import InvalidArgument, InvalidRequest
 
-_UNLISTABLE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 _KEY_TOKEN, _PREFIX_TOKEN = "k", "p"
 
 
@@ -62,12 +65,10 @@ def list_page(root_fd: int, state: BackendState, request: ListRequest) -> ListPa
     after, skip = _start_position(request)
     cursor = _Cursor(prefix=request.prefix, delimiter=request.delimiter, after=after, skip=skip)
     start_directory = request.prefix[: request.prefix.rfind("/") + 1]
-    segments = start_directory.split("/")[:-1]
-    if segments and segments[0] == INTERNAL_DIRECTORY:
-        return page
     try:
-        directory_fd = open_directory(root_fd, segments, create=False)
-    except (PathBlocked, OSError, ValueError):
+        names = key_to_names(start_directory[:-1]) if start_directory else []
+        directory_fd = open_directory(root_fd, names, create=False)
+    except (PathBlocked, OSError, ValueError, InvalidRequest):
         return page  # no such directory (or not one we follow): nothing under this prefix
     last: tuple[str, str] | None = None
     with contextlib.closing(_walk(directory_fd, start_directory, cursor, state)) as items:
@@ -93,9 +94,9 @@ def _walk(
     Takes ownership of ``directory_fd``.
     """
     try:
-        for name, is_directory in _sorted_names(directory_fd, at_root=not directory_key):
+        for name, segment, is_directory in _sorted_names(directory_fd, at_root=not directory_key):
             if is_directory:
-                subtree = f"{directory_key}{name}/"
+                subtree = f"{directory_key}{segment}/"
                 if not _subtree_wanted(subtree, cursor):
                     continue
                 common_prefix = _rolled_up_prefix(subtree, cursor)
@@ -112,7 +113,7 @@ def _walk(
                     continue  # vanished, replaced by a symlink, or not readable
                 yield from _walk(child_fd, subtree, cursor, state)
             else:
-                key = directory_key + name
+                key = directory_key + segment
                 if not _key_wanted(key, cursor):
                     continue
                 common_prefix = _common_prefix_of(key, cursor)
@@ -128,22 +129,26 @@ def _walk(
         os.close(directory_fd)
 
 
-def _sorted_names(directory_fd: int, *, at_root: bool) -> list[tuple[str, bool]]:
-    found: list[tuple[str, str, bool]] = []
+def _sorted_names(directory_fd: int, *, at_root: bool) -> list[tuple[str, str, bool]]:
+    """``(file name, key segment, is directory)`` of a directory's entries, in S3 order."""
+    found: list[tuple[str, str, str, bool]] = []
     with os.scandir(directory_fd) as entries:
         for entry in entries:
             name = entry.name
-            if (at_root and name == INTERNAL_DIRECTORY) or not _listable_name(name):
+            if at_root and name == INTERNAL_DIRECTORY:
+                continue
+            segment = unescape_name(name, at_root=at_root)
+            if segment is None:
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    found.append((name + "/", name, True))
+                    found.append((segment + "/", name, segment, True))
                 elif entry.is_file(follow_symlinks=False):
-                    found.append((name, name, False))
+                    found.append((segment, name, segment, False))
             except OSError:
                 continue
     found.sort()
-    return [(name, is_directory) for _, name, is_directory in found]
+    return [(name, segment, is_directory) for _, name, segment, is_directory in found]
 
 
 def _subtree_wanted(subtree: str, cursor: _Cursor) -> bool:
@@ -206,7 +211,7 @@ def _holds_any_file(parent_fd: int, name: str) -> bool:
         subdirectories: list[str] = []
         with os.scandir(directory_fd) as entries:
             for entry in entries:
-                if not _listable_name(entry.name):
+                if unescape_name(entry.name, at_root=False) is None:
                     continue
                 try:
                     if entry.is_file(follow_symlinks=False):
@@ -240,16 +245,6 @@ def _entry(directory_fd: int, name: str, key: str, state: BackendState) -> ListE
 def modification_time(info: os.stat_result) -> datetime:
     """Last-Modified of a file, whole seconds like S3 (and like the HTTP date of HEAD)."""
     return datetime.fromtimestamp(info.st_mtime_ns // 1_000_000_000, UTC)
-
-
-def _listable_name(name: str) -> bool:
-    if _UNLISTABLE_NAME.search(name):
-        return False
-    try:
-        name.encode("utf-8")  # undecodable bytes arrive as lone surrogates
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _start_position(request: ListRequest) -> tuple[str | None, str | None]:

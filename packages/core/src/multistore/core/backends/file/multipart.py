@@ -14,10 +14,13 @@
   temp file (kernel copy when possible, never a whole part in memory), then commits it
   exactly like a PUT — ``If-None-Match``/``If-Match`` checked under the key's lock. A 412
   leaves the upload in place for a retry or an abort, as S3 does. The ETag is S3's: the MD5
-  of the parts' binary MD5s, ``-<number of parts>``. The object's checksum is reported in
-  the response — COMPOSITE (checksum of the parts' checksums, ``-<n>``) or, for
-  ``FULL_OBJECT`` uploads, computed over the whole object and checked against the value the
-  client sent — but not stored: GET and HEAD never carry checksums on this backend.
+  of the parts' binary MD5s, ``-<number of parts>``. The part sizes go into the object's
+  sidecar (GET ``?partNumber``), and the answer into :mod:`.completions`, so that a retried
+  Complete of the same parts gets it again instead of ``NoSuchUpload``. The object's
+  checksum is reported in the response — COMPOSITE (checksum of the parts' checksums,
+  ``-<n>``) or, for ``FULL_OBJECT`` uploads, computed over the whole object and checked
+  against the value the client sent — but not stored: GET and HEAD never carry checksums
+  on this backend.
 - **Abort** removes the upload and its parts at once; later calls with its id get
   ``NoSuchUpload``. Ids are bound to their key: the right id with another key is unknown.
 - **Abandoned uploads** stay until aborted, as on S3 without a lifecycle rule;
@@ -49,6 +52,7 @@ from multistore.core.backends.base import (
     UploadsPage,
     WriteResult,
 )
+from multistore.core.backends.file.completions import RETENTION_SECONDS, CompletionLog
 from multistore.core.backends.file.errors import unwritable_is_access_denied
 from multistore.core.backends.file.io import promised_md5, promised_sha256
 from multistore.core.backends.file.layout import ObjectMetadata, metadata_headers
@@ -96,6 +100,7 @@ _log = logging.getLogger(__name__)
 class _Assembled:
     staged: StagedFile
     etag: str
+    part_sizes: tuple[int, ...]
     checksum_headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -107,10 +112,12 @@ class FileMultipart:
         *,
         writer: ObjectWriter,
         uploads: UploadStore,
+        completions: CompletionLog,
         segments: Callable[[str], list[str]],
     ) -> None:
         self._writer = writer
         self._uploads = uploads
+        self._completions = completions
         self._segments = segments
 
     async def create(self, request: ObjectRequest) -> str:
@@ -193,10 +200,27 @@ class FileMultipart:
     async def complete(
         self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
     ) -> WriteResult:
-        segments = self._segments(request.key)
-        manifest = self.manifest(upload_id, key=request.key)
         if not parts:
             raise MalformedXML("CompleteMultipartUpload must name at least one part")
+        try:
+            return await self._complete(request, upload_id, parts)
+        except NoSuchUpload:
+            # A retry of a Complete that succeeded (its response was lost) gets the same
+            # answer again, as on S3 (.completions).
+            repeat = await asyncio.to_thread(
+                self._completions.repeat, upload_id, request.key, parts
+            )
+            if repeat is None:
+                raise
+            return WriteResult(
+                etag=repeat.etag, headers=repeat.headers, last_modified=repeat.last_modified
+            )
+
+    async def _complete(
+        self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
+    ) -> WriteResult:
+        segments = self._segments(request.key)
+        manifest = self.manifest(upload_id, key=request.key)
         numbers = [part.part_number for part in parts]
         if any(later <= earlier for earlier, later in itertools.pairwise(numbers)):
             raise InvalidPartOrder()
@@ -216,7 +240,24 @@ class FileMultipart:
             # Under the key's lock: an abort that won the race must not be undone by us.
             self._uploads.manifest(upload_id, request.key)
 
+        result = WriteResult(
+            etag=assembled.etag,
+            headers=assembled.checksum_headers,
+            last_modified=modification_time(assembled.staged.info),
+        )
+
         def release_upload() -> None:
+            try:
+                self._completions.record(
+                    upload_id=upload_id,
+                    key=request.key,
+                    parts=parts,
+                    etag=result.etag,
+                    headers=dict(result.headers),
+                    last_modified=modification_time(assembled.staged.info),
+                )
+            except OSError:
+                _log.warning("completion of %s could not be recorded", upload_id, exc_info=True)
             try:
                 detached.append(self._uploads.detach(upload_id, request.key))
             except (OSError, NoSuchUpload):
@@ -226,18 +267,16 @@ class FileMultipart:
             key=request.key,
             segments=segments,
             staged=assembled.staged,
-            metadata=ObjectMetadata(etag=assembled.etag, headers=manifest.headers),
+            metadata=ObjectMetadata(
+                etag=assembled.etag, headers=manifest.headers, part_sizes=assembled.part_sizes
+            ),
             conditions=request.headers if conditional else None,
             claim=claim,
             after=release_upload,
         )
         for trash in detached:
             await asyncio.to_thread(self._uploads.purge, trash)
-        return WriteResult(
-            etag=assembled.etag,
-            headers=assembled.checksum_headers,
-            last_modified=modification_time(assembled.staged.info),
-        )
+        return result
 
     def _assemble(
         self, manifest: UploadManifest, parts: list[CompletedPart], headers: Headers
@@ -265,7 +304,12 @@ class FileMultipart:
                 self._uploads.manifest(manifest.upload_id, manifest.key)
                 raise
         combined = hashlib.md5(b"".join(r.md5 for r in records), usedforsecurity=False)
-        return _Assembled(staged, f'"{combined.hexdigest()}-{len(records)}"', checksum_headers)
+        return _Assembled(
+            staged,
+            f'"{combined.hexdigest()}-{len(records)}"',
+            tuple(record.size for record in records),
+            checksum_headers,
+        )
 
     def _listed_records(self, upload: OpenUpload, parts: list[CompletedPart]) -> list[PartRecord]:
         records: list[PartRecord] = []
@@ -353,6 +397,9 @@ class FileMultipart:
             await asyncio.to_thread(self._uploads.purge, trash)
             removed += 1
         await asyncio.to_thread(self._uploads.remove_temp_files_before, cutoff)
+        await asyncio.to_thread(
+            self._completions.prune, time.time_ns() - RETENTION_SECONDS * 1_000_000_000
+        )
         return removed
 
 

@@ -10,8 +10,10 @@ gateway credentials) become 502/503 with details in the log only.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import unquote_plus, urlsplit
 
 import xmltodict
@@ -37,7 +39,8 @@ from multistore.core.backends.headers import (
     filter_response_headers,
     pick_headers,
 )
-from multistore.core.backends.s3.writes import S3WritePaths, read_backend_body
+from multistore.core.backends.s3.upload_binding import UploadBindings
+from multistore.core.backends.s3.writes import S3WritePaths, read_backend_body, refuse_oversized
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
     BadGateway,
@@ -59,7 +62,13 @@ from multistore.core.http import (
     TransportError,
     TransportResponse,
 )
-from multistore.core.s3.keys import encode_wire_path
+from multistore.core.s3.conditions import (
+    ObjectState,
+    delete_conditions,
+    evaluate_delete_conditions,
+)
+from multistore.core.s3.keys import encode_wire_path, strip_backend_prefix
+from multistore.core.s3.ranges import RangeNotSatisfiable, is_usable_range, unsatisfied_size
 from multistore.core.s3.upload_body import iter_committing, verify_empty
 from multistore.core.s3.xml import parse_timestamp, xml_text
 
@@ -70,6 +79,21 @@ MAX_ERROR_BODY = 64 << 10
 _EPOCH = datetime.fromtimestamp(0, UTC)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 MAX_LIST_BODY = 16 << 20
+# 400 codes that mean the gateway's own signing or configuration is wrong, not the caller's
+# request: those stay 502 like a 403 from the backend does.
+_GATEWAY_FAULT_CODES = frozenset(
+    {
+        "AuthorizationHeaderMalformed",
+        "AuthorizationQueryParametersError",
+        "ExpiredToken",
+        "IncorrectEndpoint",
+        "InvalidAccessKeyId",
+        "InvalidBucketName",
+        "InvalidToken",
+        "TokenRefreshRequired",
+    }
+)
+_ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9.]{0,63}")
 
 # 4xx codes a backend may report that describe the caller's request, not the gateway's
 # configuration; they reach the client with the backend's code and status.
@@ -126,6 +150,7 @@ class S3Backend(S3WritePaths):
         self._origin = f"{parts.scheme}://{self.host}"
         self.endpoint = endpoint
         self.region = region
+        self.upload_bindings = UploadBindings()
         self._user_agent = services.user_agent
         if services.transport is None:
             raise ValueError("the s3 backend needs an HTTP transport from the runtime")
@@ -189,7 +214,7 @@ class S3Backend(S3WritePaths):
         finally:
             await response.release()
         code, message = _parse_error(body)
-        resource = f"/{self.config.name}/{key}" if key is not None else f"/{self.config.name}"
+        resource = self.client_resource(key)
         logger.warning(
             "backend %s answered %s %s for bucket %s: %s",
             self.endpoint,
@@ -208,11 +233,31 @@ class S3Backend(S3WritePaths):
             raise BadGateway(f"backend rejected the gateway's credentials: {code} {message}")
         if status >= 500:
             raise ServiceUnavailable(f"backend error {status}: {code} {message}")
-        if code in CLIENT_ERROR_CODES:
-            error = backend_client_error(code, status, _scrub(message, self.bucket_name))
+        if code in CLIENT_ERROR_CODES or (
+            # Any other 400 describes the caller's request (an argument the store refuses)
+            # unless it is about the gateway's own credentials or configuration.
+            status == 400 and code not in _GATEWAY_FAULT_CODES
+        ):
+            shown_code = code if _ERROR_CODE.fullmatch(code) else "InvalidRequest"
+            error = backend_client_error(shown_code, status, self._scrub(message))
             error.resource = resource
             raise error
         raise BadGateway(f"unexpected backend answer {status}: {code} {message}")
+
+    def client_resource(self, key: str | None) -> str:
+        """``<Resource>`` as the caller knows it: virtual bucket, key without backend_prefix."""
+        if key is None:
+            return f"/{self.config.name}"
+        return f"/{self.config.name}/{strip_backend_prefix(self.config.backend_prefix, key)}"
+
+    def _scrub(self, message: str) -> str:
+        # Backend messages may name the backend bucket or the backend_prefix; the caller
+        # only knows the virtual bucket and its own keys.
+        if self.bucket_name:
+            message = message.replace(self.bucket_name, "<bucket>")
+        if self.config.backend_prefix:
+            message = message.replace(self.config.backend_prefix, "")
+        return message
 
     def _streaming(self, response: TransportResponse, *, head: bool) -> StreamingResponse:
         headers = filter_response_headers(response.headers)
@@ -231,6 +276,9 @@ class S3Backend(S3WritePaths):
     async def _read(self, method: str, request: ObjectRequest) -> StreamingResponse:
         query = [(k, v) for k, v in request.query.items() if k in READ_QUERY_PARAMETERS]
         headers = pick_headers(request.headers, READ_REQUEST_HEADERS)
+        requested_range = headers.pop("range", None)
+        if requested_range is not None and is_usable_range(requested_range):
+            headers["range"] = requested_range
         response = await self.send(
             method,
             self.object_path(request.key),
@@ -238,12 +286,43 @@ class S3Backend(S3WritePaths):
             headers=headers,
             payload_hash=EMPTY_SHA256,
         )
+        if response.status == 416 and requested_range is not None:
+            await self._unsatisfiable(response, request, query, requested_range)
         if response.status == 304:
-            streaming = self._streaming(response, head=True)
-            await streaming.close()
-            raise NotModified()
+            # Caches revalidate with the validators a 304 repeats; keep what S3 sent with it
+            # (ETag, Last-Modified, Cache-Control, Expires, version id), not the body's type.
+            kept = filter_response_headers(response.headers)
+            kept.popall("content-type", None)
+            await response.release()
+            raise NotModified(headers=kept)
         await self.raise_for_status(response, request.key)
         return self._streaming(response, head=method == "HEAD")
+
+    async def _unsatisfiable(
+        self,
+        response: TransportResponse,
+        request: ObjectRequest,
+        query: list[tuple[str, str]],
+        requested_range: str,
+    ) -> None:
+        """Raise the 416 with ``Content-Range: bytes */size`` the client needs to retry."""
+        size = unsatisfied_size(response.headers.get("Content-Range"))
+        await response.release()
+        if size is None:
+            # Not every store says how large the object is; one HEAD finds out.
+            head = await self.send(
+                "HEAD", self.object_path(request.key), query=query, payload_hash=EMPTY_SHA256
+            )
+            length = head.headers.get("Content-Length", "")
+            await head.release()
+            if head.status == 200 and length.isascii() and length.isdigit():
+                size = int(length)
+        resource = self.client_resource(request.key)
+        if size is None:
+            raise InvalidRange(resource=resource)
+        error = RangeNotSatisfiable(size=size, requested=requested_range)
+        error.resource = resource
+        raise error
 
     async def get_object(self, request: ObjectRequest) -> StreamingResponse:
         return await self._read("GET", request)
@@ -257,6 +336,7 @@ class S3Backend(S3WritePaths):
         if content_length is None:
             # S3 refuses chunked transfer encoding for PutObject.
             raise MissingContentLength()
+        refuse_oversized(content_length)
         headers = _write_headers(request.headers)
         headers["content-length"] = str(content_length)
         if not content_length:
@@ -274,13 +354,51 @@ class S3Backend(S3WritePaths):
 
     async def delete_object(self, request: ObjectRequest) -> Response:
         query = [("versionId", request.version_id)] if request.version_id else []
+        conditions = delete_conditions(request.headers)
+        headers: dict[str, str] = {}
+        if conditions.present:
+            # S3 general-purpose buckets honour only If-Match on a delete (moto neither
+            # x-amz-if-match-last-modified-time nor -size), so the gateway checks every
+            # condition against a HEAD itself, then pins the DELETE to the object it saw with
+            # If-Match: a store that supports conditional deletes refuses with 412 if the
+            # object changed in between.
+            existing = await self._object_state(request.key, query)
+            if not evaluate_delete_conditions(conditions, existing=existing):
+                return Response(204)
+            assert existing is not None
+            headers["if-match"] = existing.etag
         response = await self.send(
-            "DELETE", self.object_path(request.key), query=query, payload_hash=EMPTY_SHA256
+            "DELETE",
+            self.object_path(request.key),
+            query=query,
+            headers=headers,
+            payload_hash=EMPTY_SHA256,
         )
         await self.raise_for_status(response, request.key)
         out = filter_response_headers(response.headers)
         await response.release()
         return Response(204, out)
+
+    async def _object_state(self, key: str, query: list[tuple[str, str]]) -> ObjectState | None:
+        """ETag, Last-Modified and size of ``key`` from a HEAD; ``None`` if there is none."""
+        response = await self.send(
+            "HEAD", self.object_path(key), query=query, payload_hash=EMPTY_SHA256
+        )
+        if response.status == 404:
+            await response.release()
+            return None
+        await self.raise_for_status(response, key)
+        headers = response.headers
+        await response.release()
+        etag = headers.get("ETag")
+        length = headers.get("Content-Length", "")
+        try:
+            last_modified = parsedate_to_datetime(headers.get("Last-Modified", ""))
+        except (TypeError, ValueError, IndexError):
+            last_modified = None
+        if not etag or not length.isdigit() or last_modified is None:
+            raise BadGateway("backend answered HEAD without ETag, Content-Length or Last-Modified")
+        return ObjectState(etag, last_modified, int(length))
 
     # --- listing ---------------------------------------------------------------------------
 
@@ -330,11 +448,6 @@ def _parse_error(body: bytes) -> tuple[str, str]:
     if not isinstance(error, dict):
         return "", ""
     return str(error.get("Code") or ""), str(error.get("Message") or "")
-
-
-def _scrub(message: str, backend_bucket: str) -> str:
-    # Backend messages may name the backend bucket; the caller only knows the virtual one.
-    return message.replace(backend_bucket, "<bucket>") if backend_bucket else message
 
 
 def parse_list_page(body: bytes) -> ListPage:

@@ -36,13 +36,22 @@ from multistore.core.backends.headers import (
     filter_response_headers,
     pick_headers,
 )
-from multistore.core.errors import BadGateway, MissingContentLength, backend_client_error
+from multistore.core.backends.s3.upload_binding import UploadBindings
+from multistore.core.errors import (
+    BadGateway,
+    EntityTooLarge,
+    MissingContentLength,
+    backend_client_error,
+)
 from multistore.core.http import OutboundBody, RequestBody, TransportError, TransportResponse
 from multistore.core.s3.keys import encode_wire_path
 from multistore.core.s3.upload_body import iter_committing, verify_empty
 from multistore.core.s3.xml import parse_timestamp, xml_text
 
 MAX_CONTROL_RESPONSE = 4 << 20
+# S3 stores at most 5 GiB in one PutObject or UploadPart. A larger declared body is refused
+# before it is read, instead of streaming gigabytes towards a certain failure.
+MAX_SINGLE_UPLOAD = 5 << 30
 _PART_HEADERS = ("content-md5", "x-amz-sdk-checksum-algorithm")
 _CHECKSUM_PREFIX = ("x-amz-checksum-",)
 _COPY_HEADERS = (
@@ -72,6 +81,7 @@ class S3Wire(Protocol):
     bucket_name: str
     endpoint: str
     region: str
+    upload_bindings: UploadBindings
 
     async def send(
         self,
@@ -130,7 +140,12 @@ class S3WritePaths(S3Wire):
         upload_id = xml_text(doc.get("UploadId"))
         if not upload_id:
             raise BadGateway("backend answered CreateMultipartUpload without an UploadId")
+        self.upload_bindings.remember(upload_id, request.key)
         return upload_id
+
+    async def _check_upload(self, key: str, upload_id: str) -> None:
+        """The upload must belong to ``key``: the call was authorized for that key only."""
+        await self.upload_bindings.check(self, key, upload_id)
 
     async def upload_part(
         self,
@@ -142,6 +157,8 @@ class S3WritePaths(S3Wire):
     ) -> WriteResult:
         if content_length is None:
             raise MissingContentLength()
+        refuse_oversized(content_length)
+        await self._check_upload(request.key, upload_id)
         if not content_length:
             await verify_empty(body)
         headers = pick_headers(request.headers, _PART_HEADERS, _CHECKSUM_PREFIX)
@@ -165,6 +182,7 @@ class S3WritePaths(S3Wire):
     async def complete_multipart_upload(
         self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
     ) -> WriteResult:
+        await self._check_upload(request.key, upload_id)
         body = _complete_body(parts)
         headers = pick_headers(request.headers, _CONDITIONAL, _CHECKSUM_PREFIX)
         headers.update(
@@ -181,6 +199,7 @@ class S3WritePaths(S3Wire):
             headers=headers,
             body=body,
         )
+        self.upload_bindings.forget(upload_id)
         result = doc
         etag = xml_text(result.get("ETag"))
         extra = {
@@ -191,6 +210,7 @@ class S3WritePaths(S3Wire):
         return WriteResult(etag=etag, headers=extra)
 
     async def abort_multipart_upload(self, request: ObjectRequest, upload_id: str) -> None:
+        await self._check_upload(request.key, upload_id)
         response = await self.send(
             "DELETE",
             self.object_path(request.key),
@@ -199,10 +219,12 @@ class S3WritePaths(S3Wire):
         )
         await self.raise_for_status(response, request.key)
         await response.release()
+        self.upload_bindings.forget(upload_id)
 
     async def list_parts(
         self, request: ObjectRequest, upload_id: str, *, max_parts: int, part_number_marker: int
     ) -> PartsPage:
+        await self._check_upload(request.key, upload_id)
         query = [("uploadId", upload_id), ("max-parts", str(max_parts))]
         if part_number_marker:
             query.append(("part-number-marker", str(part_number_marker)))
@@ -311,6 +333,7 @@ class S3WritePaths(S3Wire):
         *,
         source_version: str | None = None,
     ) -> WriteResult:
+        await self._check_upload(request.key, upload_id)
         headers = pick_headers(request.headers, _COPY_HEADERS)
         headers["x-amz-copy-source"] = self._copy_source(source, source_key, source_version)
         if source_range is not None:
@@ -353,6 +376,15 @@ class S3WritePaths(S3Wire):
             DeleteOutcome(key, *errors[key]) if key in errors else DeleteOutcome(key)
             for key in keys
         ]
+
+
+def refuse_oversized(content_length: int) -> None:
+    """``EntityTooLarge`` for a declared body over S3's single-request limit (5 GiB)."""
+    if content_length > MAX_SINGLE_UPLOAD:
+        raise EntityTooLarge(
+            f"Your proposed upload of {content_length} bytes exceeds the maximum allowed "
+            f"size of {MAX_SINGLE_UPLOAD} bytes for one PUT; use a multipart upload."
+        )
 
 
 def _complete_body(parts: list[CompletedPart]) -> bytes:

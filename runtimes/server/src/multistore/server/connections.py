@@ -1,0 +1,133 @@
+"""What one client connection may cost a worker: time limits and a cap on their number.
+
+aiohttp closes a connection only when it has been idle for ``keepalive_timeout`` after a
+response. A client that trickles a request head (or sends half a request line and waits)
+is not idle in that sense, and nothing caps how many connections a worker holds. This
+module adds what a production server needs on top of aiohttp's protocol:
+
+- a **header timeout**: the request head must be complete within ``header_timeout``
+  seconds of the connection opening or of the first byte of a later request on it;
+- the **keep-alive timeout**: aiohttp's own, here with a value an operator chooses;
+- a **connection cap** per worker: beyond it, a new connection is answered with
+  ``503 SlowDown`` and closed, which SDKs retry with backoff.
+
+The body inactivity timeout lives with the body reader (``handler.ClientBody``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, cast
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from multistore.server.metrics import RECORDER, Labels
+
+logger = logging.getLogger("multistore.server")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    header_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    body_timeout: float = 60.0
+    max_connections: int = 1024
+
+
+_REFUSAL_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Too many connections; please reduce your request rate.</Message></Error>"
+)
+_REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_REFUSAL_BODY)}\r\n\r\n".encode()
+    + _REFUSAL_BODY
+)
+
+
+class GuardedRequestHandler(RequestHandler):
+    """aiohttp's connection protocol with a header timeout and the connection cap."""
+
+    def __init__(self, manager: GatewayServer, *, limits: ConnectionLimits, **kwargs: Any):
+        super().__init__(manager, keepalive_timeout=limits.keepalive_timeout, **kwargs)
+        self._header_timeout = limits.header_timeout
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False
+        self._gateway_server = manager
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self._gateway_server
+        if server.open_connections >= server.limits.max_connections:
+            self._refused = True
+            RECORDER.count("multistore_connections_dropped_total", ("over_limit",))
+            logger.debug("connection refused: this worker holds its maximum of connections")
+            # uvloop's transports do not subclass asyncio.Transport; they have its methods.
+            writable = cast(asyncio.Transport, transport)
+            writable.write(_REFUSAL)
+            writable.close()
+            return
+        server.open_connections += 1
+        self._counted = True
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._cancel_head_timer()
+        if self._counted:
+            # aiohttp's own list keeps a closed connection until its handler task ends.
+            self._counted = False
+            self._gateway_server.open_connections -= 1
+        if self._refused:
+            return  # never reached aiohttp: there is nothing of it to tear down
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._head_timer is None and not self._request_in_progress and not self._messages:
+            # The first byte of the next request on a kept-alive connection.
+            self._start_head_timer()
+        parsed = self._request_count
+        super().data_received(data)
+        if self._request_count != parsed:
+            self._cancel_head_timer()
+
+    def _start_head_timer(self) -> None:
+        if self._header_timeout > 0:
+            self._head_timer = self._loop.call_later(self._header_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._request_in_progress or self._messages:
+            return
+        RECORDER.count("multistore_connections_dropped_total", ("header_timeout",))
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        # DEBUG: under a slow-loris attack this fires for every connection.
+        logger.debug("closing connection from %s: no complete request head in time", peer)
+        self.force_close()
+
+
+class GatewayServer(web.Server):
+    """``web.Server`` whose connections are :class:`GuardedRequestHandler`."""
+
+    def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self.open_connections = 0
+        RECORDER.gauge_sources.append(self._gauges)
+
+    def _gauges(self) -> list[tuple[str, Labels, float]]:
+        return [("multistore_client_connections", (), self.open_connections)]
+
+    def __call__(self) -> RequestHandler:
+        return GuardedRequestHandler(self, loop=self._loop, limits=self.limits, **self._kwargs)

@@ -1,0 +1,59 @@
+"""Graceful shutdown that lets in-flight uploads finish (issue #15).
+
+aiohttp's own shutdown (``ServerRunner.cleanup``) first marks every connection closing, and
+a closing connection drops whatever bytes arrive next (``RequestHandler.data_received``
+returns early once ``_close``/``_force_close`` is set). A request whose handler is still
+reading its body therefore never sees the rest of it: a PUT that was being uploaded hangs
+until the shutdown timeout, nothing is stored and no access line is written. Downloads are
+not affected, because they need nothing more from the client.
+
+So the server drains in two steps: stop accepting connections, then wait (up to the
+shutdown timeout) until no handler is running, reading connections normally all the while;
+only then is aiohttp's cleanup called, which finds nothing left to cut off. Responses sent
+while draining carry ``Connection: close`` so keep-alive clients move on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+class InFlight:
+    """Counts running handlers and tells the shutdown when none is left."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.draining = False
+
+    def wrap(self, handler: Handler) -> Handler:
+        async def tracked(request: web.BaseRequest) -> web.StreamResponse:
+            self._running += 1
+            self._idle.clear()
+            try:
+                response = await handler(request)
+            finally:
+                self._running -= 1
+                if not self._running:
+                    self._idle.set()
+            if self.draining:
+                response.force_close()
+            return response
+
+        return tracked
+
+    async def drain(self, *, within: float) -> bool:
+        """Wait until no handler runs; ``False`` if ``within`` seconds passed first."""
+        self.draining = True
+        try:
+            async with asyncio.timeout(within):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True

@@ -1,0 +1,87 @@
+"""Multipart objects read part by part, and a retried CompleteMultipartUpload, through boto3
+and a real gateway (SPEC §2; issue 8 defects 6 and 7)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from .conftest import BackendUnderTest
+
+MiB = 1 << 20
+
+
+def multipart_object(client: Any, bucket: str, key: str, parts: list[bytes]) -> dict[str, Any]:
+    created = client.create_multipart_upload(Bucket=bucket, Key=key)
+    listed = []
+    for number, data in enumerate(parts, 1):
+        etag = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=created["UploadId"], PartNumber=number, Body=data
+        )["ETag"]
+        listed.append({"PartNumber": number, "ETag": etag})
+    request = {
+        "Bucket": bucket,
+        "Key": key,
+        "UploadId": created["UploadId"],
+        "MultipartUpload": {"Parts": listed},
+    }
+    client.complete_multipart_upload(**request)
+    return request
+
+
+def test_file_backend_serves_each_part(
+    full_client: Any, file_backend: BackendUnderTest, unique: str
+) -> None:
+    bucket, key = file_backend.data, f"{unique}parted.bin"
+    parts = [os.urandom(5 * MiB), os.urandom(5 * MiB), b"the last part"]
+    multipart_object(full_client, bucket, key, parts)
+    total = sum(map(len, parts))
+    offset = 0
+    for number, data in enumerate(parts, 1):
+        got = full_client.get_object(Bucket=bucket, Key=key, PartNumber=number)
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert got["Body"].read() == data
+        assert got["PartsCount"] == 3
+        assert got["ContentRange"] == f"bytes {offset}-{offset + len(data) - 1}/{total}"
+        head = full_client.head_object(Bucket=bucket, Key=key, PartNumber=number)
+        assert (head["ContentLength"], head["PartsCount"]) == (len(data), 3)
+        offset += len(data)
+    with pytest.raises(ClientError) as beyond:
+        full_client.get_object(Bucket=bucket, Key=key, PartNumber=4)
+    assert beyond.value.response["Error"]["Code"] == "InvalidPartNumber"
+    assert beyond.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+
+
+def test_part_1_of_a_single_part_object_is_the_object(
+    full_client: Any, backend: BackendUnderTest, unique: str
+) -> None:
+    key = f"{unique}single.txt"
+    full_client.put_object(Bucket=backend.data, Key=key, Body=b"one piece")
+    got = full_client.get_object(Bucket=backend.data, Key=key, PartNumber=1)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert got["Body"].read() == b"one piece"
+    assert got["ContentRange"] == "bytes 0-8/9"
+    assert "PartsCount" not in got
+    with pytest.raises(ClientError) as beyond:
+        full_client.get_object(Bucket=backend.data, Key=key, PartNumber=2)
+    assert beyond.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+
+
+def test_file_backend_answers_a_retried_complete_like_the_first(
+    full_client: Any, file_backend: BackendUnderTest, unique: str
+) -> None:
+    bucket, key = file_backend.data, f"{unique}retried.bin"
+    parts = [os.urandom(5 * MiB), b"tail"]
+    request = multipart_object(full_client, bucket, key, parts)
+    first = full_client.head_object(Bucket=bucket, Key=key)
+    again = full_client.complete_multipart_upload(**request)
+    assert again["ETag"] == first["ETag"]
+    assert again["Key"] == key
+    assert full_client.get_object(Bucket=bucket, Key=key)["Body"].read() == b"".join(parts)
+    fewer = {**request, "MultipartUpload": {"Parts": request["MultipartUpload"]["Parts"][:1]}}
+    with pytest.raises(ClientError) as other_parts:
+        full_client.complete_multipart_upload(**fewer)
+    assert other_parts.value.response["Error"]["Code"] == "NoSuchUpload"
