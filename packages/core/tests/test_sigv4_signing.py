@@ -43,6 +43,12 @@ KEYS = [
     "café/naïve.txt",
     "specials !('):@,;$&.bin",
     "literal-%3D-triplet.txt",
+    # Keys S3 accepts that look like paths: signed as sent, never normalised (issue 8).
+    "folder/",
+    "a//b",
+    "../x/./y",
+    "/lead",
+    "ctrl\x01\x7f\ttab",
 ]
 
 QUERY_PARAMS: list[list[tuple[str, str]]] = [

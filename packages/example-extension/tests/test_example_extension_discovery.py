@@ -2,7 +2,7 @@
 
 The extension is test-only, so no environment that serves has it: not ``dev.py serve``'s,
 not even the development environment. The gateway here runs from a throwaway virtualenv
-holding the server runtime and this package, as a user would install them.
+holding the server runtime and this package, with only what they declare.
 """
 
 from __future__ import annotations
@@ -11,26 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from multistore.testing.environments import (
-    Wheelhouse,
-    has_module,
-    install_environment,
-    uv_executable,
-    workspace_root,
-)
+from multistore.testing.venvs import WORKSPACE, importable, python_with, uv_executable
 from multistore.testing.gateway import running_gateway
 from multistore.testing.signing import send
 
 
 @pytest.fixture(scope="module")
-def python_with_example(
-    tmp_path_factory: pytest.TempPathFactory, workspace_wheels: Wheelhouse
-) -> str:
+def python_with_example(tmp_path_factory: pytest.TempPathFactory) -> str:
     base = tmp_path_factory.mktemp("with-example")
-    distributions = ["multistore-server", "multistore-example-extension"]
-    python = install_environment(base, distributions, workspace_wheels)
-    assert has_module(python, "multistore.example_extension")
-    return str(python)
+    python = python_with(["multistore-server", "multistore-example-extension"], base)
+    assert importable(python, "multistore.example_extension") == {
+        "multistore.example_extension": True
+    }
+    return python
 
 
 def test_installing_the_package_adds_its_route(python_with_example: str, tmp_path: Path) -> None:
@@ -57,7 +50,7 @@ def test_no_default_environment_holds_the_test_only_packages() -> None:
     def exported(*flags: str) -> str:
         command = [uv_executable(), "export", "--frozen", "--quiet", "--no-hashes", *flags]
         return subprocess.run(
-            command, cwd=workspace_root(), capture_output=True, text=True, check=True, timeout=60
+            command, cwd=WORKSPACE, capture_output=True, text=True, check=True, timeout=60
         ).stdout
 
     development = exported()

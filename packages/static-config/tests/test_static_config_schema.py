@@ -464,6 +464,49 @@ def test_file_bucket_requires_a_root() -> None:
     assert bucket.option("root") == "/srv/data"
 
 
+def test_oidc_bucket_loads_with_its_options() -> None:
+    options = {"auth_type": "oidc", "oidc_role_arn": "arn:aws:iam::1:role/r",
+               "oidc_subject": "gw", "oidc_session_duration_secs": "3600"}  # fmt: skip
+    (bucket,) = parse_config(bucket_document(backend_options=options)).buckets
+    assert bucket.option("auth_type") == "oidc"
+    assert bucket.option("oidc_role_arn") == "arn:aws:iam::1:role/r"
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"backend_options": {"auth_type": "oidc"}},
+         'buckets[0].backend_options.oidc_role_arn is required with auth_type = "oidc"'),
+        ({"backend_type": "file",
+          "backend_options": {"root": "/d", "auth_type": "oidc", "oidc_role_arn": "r"}},
+         'buckets[0].backend_options.auth_type = "oidc" needs backend_type = "s3", not "file"'),
+        ({"backend_options": {"auth_type": "oidc", "oidc_role_arn": "r",
+                              "access_key_id": "AK", "secret_access_key": "s"}},
+         'buckets[0].backend_options: auth_type = "oidc" obtains credentials itself; remove '
+         "access_key_id and secret_access_key"),
+        ({"backend_options": {"auth_type": "oidc", "oidc_role_arn": "r",
+                              "oidc_session_duration_secs": "60"}},
+         "buckets[0].backend_options.oidc_session_duration_secs must be a whole number of "
+         'seconds from 900 to 43200, got "60"'),
+        ({"backend_options": {"auth_type": "kerberos"}},
+         'buckets[0].backend_options.auth_type: unknown value "kerberos" (expected "oidc")'),
+    ],
+)  # fmt: skip
+def test_oidc_bucket_problems(fields: dict[str, object], problem: str) -> None:
+    assert problems_of(bucket_document(**fields)) == (problem,)
+
+
+def test_oidc_options_without_auth_type_are_only_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The Rust gateway ignored them; its configs must still load.
+    with caplog.at_level(logging.WARNING, logger="multistore.static_config"):
+        parse_config(bucket_document(backend_options={"oidc_role_arn": "r"}))
+    assert [r.getMessage() for r in caplog.records] == [
+        'buckets[0].backend_options.oidc_role_arn has no effect without auth_type = "oidc"'
+    ]
+
+
 def test_bucket_fields_map_onto_bucket_config() -> None:
     document = bucket_document(
         backend_prefix="tenant-a/",

@@ -1,9 +1,9 @@
 """STS arrives by installation alone: entry-point discovery, and the key that switches it on.
 
-The gateway is started from a throwaway virtualenv holding only core, static-config and the
-server runtime (their wheels; third-party packages pinned from ``uv.lock``): no ``/.sts`` route
-there, even with ``SESSION_TOKEN_KEY`` set. The workspace environment, which has
-``multistore-sts``, serves STS with no change of code or config.
+The gateway is started from a throwaway virtualenv holding only core, static-config and
+the server runtime (pinned from ``uv.lock``): no ``/.sts`` route there, even with
+``SESSION_TOKEN_KEY`` set. The workspace environment, which has ``multistore-sts``, serves
+STS with no change of code or config.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from multistore.testing.environments import Wheelhouse, has_module, install_environment
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.signing import send
+from multistore.testing.venvs import importable, python_with, requirements_of
 
 from .conftest import TOKEN_KEY
 
@@ -36,14 +36,12 @@ STS_QUERY = urlencode(
 
 
 @pytest.fixture(scope="module")
-def python_without_sts(
-    tmp_path_factory: pytest.TempPathFactory, workspace_wheels: Wheelhouse
-) -> str:
+def python_without_sts(tmp_path_factory: pytest.TempPathFactory) -> str:
     base = tmp_path_factory.mktemp("without-sts")
-    python = install_environment(base, ["multistore-server"], workspace_wheels)
-    assert not has_module(python, "multistore.sts")
-    assert not has_module(python, "jwt")
-    return str(python)
+    python = python_with(["multistore-server"], base)
+    assert "multistore-sts" not in requirements_of(base)
+    assert importable(python, "multistore.sts", "jwt") == {"multistore.sts": False, "jwt": False}
+    return python
 
 
 def answered_by_sts(gateway: GatewayProcess, path: str) -> bool:

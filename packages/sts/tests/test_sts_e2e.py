@@ -330,6 +330,7 @@ def rejection(gateway: GatewayProcess, role_id: str | None, token: str | None) -
 
 
 INVALID = (400, "InvalidIdentityToken")
+DENIED = (403, "AccessDenied")
 
 
 def test_token_rejections(
@@ -355,10 +356,11 @@ def test_token_rejections(
                               "not valid yet"),
         "missing exp": ("user-role", issuer.mint(expires_in=None), INVALID, "no exp claim"),
         "missing iss": ("user-role", issuer.mint(omit=["iss"]), INVALID, "no iss claim"),
+        # AWS answers AccessDenied when a trust policy's `sub` condition does not hold.
         "subject mismatch": ("gh-role", issuer.mint(sub="repo:evil/app:ref:refs/heads/main",
-                                                    claims=gh_claims), INVALID, "repo:evil/app"),
+                                                    claims=gh_claims), DENIED, "repo:evil/app"),
         "pull request subject": ("gh-role", issuer.mint(sub="repo:org/app:pull_request",
-                                                        claims=gh_claims), INVALID, "subject"),
+                                                        claims=gh_claims), DENIED, "subject"),
         "claim for a template missing": ("email-role", issuer.mint(), INVALID, "'email'"),
         "unknown role": ("no-such-role", issuer.mint(), (400, "MalformedPolicyDocument"),
                          "no-such-role"),

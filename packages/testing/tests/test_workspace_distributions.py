@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from multistore.testing.environments import (
+from multistore.testing.venvs import (
     Wheelhouse,
     install_environment,
     member_folders,
@@ -25,6 +25,8 @@ MODULES = {
     "multistore-server": "multistore.server.cli",
     "multistore-testing": "multistore.testing.plugin",
     "multistore-example-extension": "multistore.example_extension",
+    "multistore-oidc-provider": "multistore.oidc_provider.extension",
+    "multistore-path-mapping": "multistore.path_mapping.plugin",
 }
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from multistore.testing.environments import workspace_root
+from multistore.testing.venvs import workspace_root
 from multistore.testing.ports import free_port
 from multistore.testing.signing import send
 

@@ -144,6 +144,26 @@ def test_attack_unsigned_content_md5_on_header_signed_put_is_refused(
     assert js_v2_style.status == 200, js_v2_style.body
 
 
+def test_minimal_signer_with_unsigned_transport_headers_is_accepted(
+    gateway: GatewayProcess, full_client: Any, backend: BackendUnderTest, unique: str
+) -> None:
+    # rclone, DuckDB and GDAL sign host, x-amz-content-sha256 and x-amz-date (plus the
+    # x-amz-* headers they send) and leave transport and content headers unsigned.
+    key = f"{unique}minimal.txt"
+    url = f"{gateway.url}/{backend.data}/{key}"
+    headers = sign("PUT", url, access_key=FULL[0], secret_key=FULL[1], body=b"minimal")
+    assert "SignedHeaders=host;x-amz-content-sha256;x-amz-date" in headers["Authorization"]
+    unsigned = {
+        "User-Agent": "rclone/v1.68",
+        "Content-Type": "text/plain",
+        "Accept-Encoding": "gzip",
+    }
+    assert send("PUT", url, headers={**headers, **unsigned}, body=b"minimal").status == 200
+    read = sign("GET", url, access_key=FULL[0], secret_key=FULL[1])
+    got = send("GET", url, headers={**read, "Range": "bytes=0-2", "User-Agent": "duckdb"})
+    assert (got.status, got.body) == (206, b"min")
+
+
 def test_presigned_urls_from_boto3_keep_working_with_their_own_headers(
     gateway: GatewayProcess, full_client: Any, backend: BackendUnderTest, unique: str
 ) -> None:

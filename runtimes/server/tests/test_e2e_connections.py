@@ -99,7 +99,9 @@ def test_a_stalled_upload_gets_request_timeout(strict_gateway: GatewayProcess) -
     assert BODY * 0.8 <= elapsed < BODY + 3, elapsed
     assert received.startswith(b"HTTP/1.1 400"), received[:200]
     assert b"<Code>RequestTimeout</Code>" in received
-    assert "error=RequestTimeout in=100 " in strict_gateway.log()
+    assert "error=RequestTimeout in=100 " in strict_gateway.wait_for_log(
+        "error=RequestTimeout in=100 "
+    )
     assert send("GET", url).status == 404  # nothing half-written was kept
 
 

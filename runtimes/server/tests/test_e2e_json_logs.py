@@ -22,7 +22,7 @@ def test_json_log_lines(tmp_path: Path) -> None:
         missing = send("GET", f"{gateway.url}/demo/missing.txt")
         assert missing.status == 404
         assert send("GET", f"{gateway.url}/demo?versioning").status == 501
-        log = gateway.log()
+        log = gateway.wait_for_log('"logger": "multistore.access"', count=3)
     entries: list[dict[str, Any]] = [json.loads(line) for line in log.splitlines()]
     access = [e for e in entries if e["logger"] == "multistore.access"]
     app = [e for e in entries if e["logger"] != "multistore.access"]

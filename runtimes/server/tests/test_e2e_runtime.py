@@ -43,7 +43,7 @@ def test_health_and_request_ids(gateway: GatewayProcess) -> None:
     error = send("GET", f"{gateway.url}/file-data/secret.txt")
     request_id = error.headers["x-amz-request-id"]
     assert f"<RequestId>{request_id}</RequestId>".encode() in error.body
-    assert f"id={request_id}" in gateway.log()
+    assert f"id={request_id}" in gateway.wait_for_log(f"id={request_id}")
 
 
 def test_server_errors_hide_internals(tmp_path: Path) -> None:

@@ -486,3 +486,20 @@ def test_list_objects_v1_prefix_comes_back_as_sent(
     )
     assert f"<Prefix>{prefix}</Prefix>".encode() in raw.body
     assert f"<Key>{prefix}x y.txt</Key>".encode() in raw.body
+
+
+# --- what directory probes see (docs/clients.md, pyarrow) --------------------------------
+
+
+def test_head_of_a_directory_is_404_unless_a_folder_marker_exists(
+    full_client: Any, backend: BackendUnderTest, unique: str
+) -> None:
+    full_client.put_object(Bucket=backend.data, Key=f"{unique}implicit/x.txt", Body=b"x")
+    for probe in (f"{unique}implicit", f"{unique}implicit/"):
+        with pytest.raises(ClientError) as info:
+            full_client.head_object(Bucket=backend.data, Key=probe)
+        assert status_of(info.value) == 404, probe
+    full_client.put_object(Bucket=backend.data, Key=f"{unique}marked/", Body=b"")
+    assert (
+        full_client.head_object(Bucket=backend.data, Key=f"{unique}marked/")["ContentLength"] == 0
+    )

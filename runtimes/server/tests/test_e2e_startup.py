@@ -162,6 +162,6 @@ def test_version_and_help_for_every_flag() -> None:
     options = text.split("options:", 1)[1]
     flags = [word for word in options.split() if re.fullmatch(r"--[a-z-]+", word)]
     described = {flag for flag in flags if flag not in ("--help", "--version")}
-    assert len(described) == 15, described
+    assert len(described) == 16, described
     # Each flag's help text says its default.
     assert text.count("(default: ") == len(described)

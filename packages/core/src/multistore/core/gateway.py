@@ -26,6 +26,7 @@ from multistore.core.errors import (
     render_error_xml,
 )
 from multistore.core.http import GatewayResponse, RequestBody, RequestInfo, Response
+from multistore.core.mapping import RequestMapper
 from multistore.core.middleware import CompletedRequest, DispatchContext, Middleware, build_chain
 from multistore.core.registry import BucketRegistry, CredentialRegistry, TemporaryCredentialResolver
 from multistore.core.router import Router
@@ -79,8 +80,10 @@ class ProxyGateway:
         middlewares: Sequence[Middleware] = (),
         temporary_credentials: TemporaryCredentialResolver | None = None,
         options: GatewayOptions = GatewayOptions(),
+        mapper: RequestMapper | None = None,
     ) -> None:
         self.buckets = buckets
+        self._mapper = mapper
         self.router = router or Router()
         self.options = options
         self._middlewares = tuple(middlewares)
@@ -90,7 +93,7 @@ class ProxyGateway:
         self._dispatcher = S3Dispatcher(
             buckets=buckets, backends=backends, max_object_size=options.max_object_size
         )
-        self._chain = build_chain(self._middlewares, self._dispatcher.dispatch)
+        self._chain = build_chain(self._middlewares, self._dispatch)
         self._cors = CorsPolicy(options.cors_origins)
 
     async def handle_request(self, request: RequestInfo, body: RequestBody) -> GatewayResponse:
@@ -169,7 +172,8 @@ class ProxyGateway:
     async def _cors_bucket(self, request: RequestInfo) -> BucketConfig | None:
         """The configured bucket the request names, or ``None`` (unknown, none, bad path)."""
         try:
-            name, _, _ = split_bucket_and_key(request, self.options.virtual_host_domain)
+            routed = await self._route(request)
+            name, _, _ = split_bucket_and_key(routed, self.options.virtual_host_domain)
         except S3Error:
             return None
         if not name:
@@ -187,40 +191,82 @@ class ProxyGateway:
         known at each step for the access log.
         """
         progress = progress or Handled()
-        operation = parse_s3_request(request, virtual_host_domain=self.options.virtual_host_domain)
+        routed = await self._route(request)
+        operation = parse_s3_request(routed, virtual_host_domain=self.options.virtual_host_domain)
         progress.operation = operation
+        # Always the request as sent: that is what the client signed.
         auth = await self._identities.authenticate(
             request,
             virtual_hosted_bucket=operation.bucket if operation.virtual_hosted else None,
         )
         progress.identity = auth.identity
         context = DispatchContext(
-            request=request,
+            request=routed,
             request_id=request.request_id,
             identity=auth.identity,
             operation=operation,
         )
         context.extensions["authentication"] = auth
-        if operation.op is Op.LIST_BUCKETS:
-            return context
+        if self._mapper is not None:
+            context.handler = await self._mapper.handler_for(operation, self)
+            if context.handler is not None:
+                return context
+        if operation.op is not Op.LIST_BUCKETS:
+            await self._authorize_operation(context)
+        return context
+
+    async def dispatch_as(
+        self, identity: Identity, request: RequestInfo, body: RequestBody
+    ) -> GatewayResponse:
+        """Run an internal request for an authenticated caller (a mapper's sub-request).
+
+        The request is path-style, unsigned and unmapped; its bucket is authorized exactly
+        like a client's, and it passes the middleware chain (backend credentials, quotas).
+        """
+        operation = parse_s3_request(request)
+        context = DispatchContext(
+            request=request, request_id=request.request_id, identity=identity, operation=operation
+        )
+        context.extensions["authentication"] = Authentication(identity)
+        context.body = body
+        if operation.op is not Op.LIST_BUCKETS:
+            await self._authorize_operation(context)
+        return await self._chain(context)
+
+    async def _authorize_operation(self, context: DispatchContext) -> None:
+        """Resolve the bucket of ``context`` and decide whether its caller may go ahead."""
+        operation, identity = context.operation, context.identity
         resolved = await self.buckets.get_bucket(operation.bucket)
         if resolved is None:
-            raise _missing_bucket(auth.identity, operation.bucket)
+            raise _missing_bucket(identity, operation.bucket)
         context.bucket_config = resolved.config
         context.list_rewrite = resolved.list_rewrite
         context.display_name = resolved.display_name
-        if not self._dispatcher.is_allowed(auth.identity, resolved.config, operation, request):
+        if not self._dispatcher.is_allowed(identity, resolved.config, operation, context.request):
             logger.info(
                 "access denied: %s may not %s on %s/%s",
-                auth.identity.display,
+                identity.display,
                 operation.action.value,
                 operation.bucket,
                 operation.key,
             )
             raise AccessDenied()
         if operation.copy_source is not None:
-            await self._dispatcher.authorize_copy_source(auth.identity, operation)
-        return context
+            await self._dispatcher.authorize_copy_source(identity, operation)
+
+    async def _route(self, request: RequestInfo) -> RequestInfo:
+        """The request as the mapper (if any) presents it; virtual-hosted ones stay as sent."""
+        if self._mapper is None:
+            return request
+        domain = self.options.virtual_host_domain
+        if domain and request.header("host").split(":", 1)[0].endswith("." + domain):
+            return request
+        return await self._mapper.map_request(request)
+
+    async def _dispatch(self, context: DispatchContext) -> GatewayResponse:
+        if context.handler is not None:
+            return await context.handler(context)
+        return await self._dispatcher.dispatch(context)
 
     def error_response(self, error: S3Error, request: RequestInfo) -> Response:
         level = error.level

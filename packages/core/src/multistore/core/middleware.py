@@ -32,6 +32,8 @@ class DispatchContext:
     list_rewrite: ListRewrite | None = None
     display_name: str | None = None
     extensions: dict[str, Any] = field(default_factory=dict)
+    handler: Next | None = None
+    """Set when a :class:`~multistore.core.mapping.RequestMapper` answers the request itself."""
 
     @property
     def source_ip(self) -> str | None:

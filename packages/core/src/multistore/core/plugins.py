@@ -14,17 +14,18 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol
 
-from multistore.core.registry import CredentialRegistry
+from multistore.core.backends.credentials import BackendCredentialSource
+from multistore.core.mapping import AddressMapping, RequestMapperFactory
+from multistore.core.registry import BucketRegistry, CredentialRegistry
 from multistore.core.router import Router
 
 ROUTER_EXTENSIONS = "multistore.router_extensions"
 BACKENDS = "multistore.backends"
 MIDDLEWARE = "multistore.middleware"
 CONFIG_PROVIDERS = "multistore.config_providers"
-BACKEND_AUTH = "multistore.backend_auth"
-"""Backend credential providers: one entry point per ``auth_type`` value a bucket's
-``backend_options`` may name (``oidc``: multistore-oidc-provider). Config validation refuses
-an ``auth_type`` no installed package provides, so such a bucket never goes out unsigned."""
+REQUEST_MAPPERS = "multistore.request_mappers"
+# Named by the ``auth_type`` bucket option they serve (e.g. ``oidc``).
+BACKEND_CREDENTIALS = "multistore.backend_credentials"
 
 logger = logging.getLogger("multistore.core.plugins")
 
@@ -98,6 +99,33 @@ def install_router_extensions(
     return ExtensionReport(tuple(installed), tuple(declined))
 
 
+class BackendCredentialsInstaller(Protocol):
+    """Returns the credential source for its ``auth_type``, or ``None`` when it declines."""
+
+    def __call__(self, context: ExtensionContext) -> BackendCredentialSource | None: ...
+
+
+def backend_credentials_available(auth_type: str) -> bool:
+    """Whether a plugin for ``auth_type`` is installed (config validation asks this)."""
+    return any(ep.name == auth_type for ep in discover(BACKEND_CREDENTIALS))
+
+
+def install_backend_credentials(
+    context: ExtensionContext,
+) -> tuple[dict[str, BackendCredentialSource], ExtensionReport]:
+    """The credential sources of every installed plugin that accepted, by ``auth_type``."""
+    sources: dict[str, BackendCredentialSource] = {}
+    declined: list[str] = []
+    for ep in discover(BACKEND_CREDENTIALS):
+        install = load_entry_point(ep)
+        source = None if install is None else install(context)
+        if source is None:
+            declined.append(ep.name)
+        else:
+            sources[ep.name] = source
+    return sources, ExtensionReport(tuple(sources), tuple(declined))
+
+
 def backend_factories() -> dict[str, Any]:
     """``backend_type`` → factory, from the ``multistore.backends`` group."""
     factories: dict[str, Any] = {}
@@ -108,6 +136,45 @@ def backend_factories() -> dict[str, Any]:
     return factories
 
 
-def backend_auth_types() -> frozenset[str]:
-    """The ``auth_type`` values an installed package provides (names only, nothing loaded)."""
-    return frozenset(ep.name for ep in discover(BACKEND_AUTH))
+class PluginNotInstalled(ValueError):
+    """A plugin the configuration asks for is not installed: a startup error, not a 404 later."""
+
+
+def request_mapper_factory(name: str, *, distribution: str) -> RequestMapperFactory:
+    """The ``multistore.request_mappers`` entry point called ``name``.
+
+    Only called when the configuration enables that mapper, so a missing plugin names the
+    distribution to install.
+    """
+    for ep in discover(REQUEST_MAPPERS):
+        if ep.name == name:
+            factory = load_entry_point(ep)
+            if factory is not None:
+                return factory  # type: ignore[no-any-return]
+    raise PluginNotInstalled(
+        f"{name} is enabled but not installed: install {distribution} next to the runtime"
+    )
+
+
+def configured_request_mapper(
+    name: str,
+    table: Mapping[str, object] | None,
+    buckets: BucketRegistry,
+    *,
+    forced: bool,
+    distribution: str,
+) -> AddressMapping | None:
+    """The request mapper a runtime should serve with, or ``None`` when it is not asked for.
+
+    It is on when the config has its table (``[path_mapping]``) without ``enabled = false``,
+    or when the runtime's flag ``forced`` it; the rest of the table goes to the plugin.
+    Every runtime enables mappers through this one function, so they cannot disagree.
+    """
+    options = dict(table or {})
+    enabled = options.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"[{name}] enabled must be true or false, got {enabled!r}")
+    if not forced and not (table is not None and enabled):
+        return None
+    factory = request_mapper_factory(name, distribution=distribution)
+    return factory(options, buckets)

@@ -17,7 +17,6 @@ from multistore.core.config import (
     RoleConfig,
     StoredCredential,
 )
-from multistore.core.plugins import BACKEND_AUTH, backend_auth_types
 from multistore.core.registry import BucketOwner
 from multistore.static_config._reader import Problems, TableReader, is_list, quote
 from multistore.static_config.errors import ConfigError
@@ -26,6 +25,7 @@ from multistore.static_config.server_settings import parse_server_settings
 from multistore.static_config.validation import (
     CredentialFacts,
     RoleFacts,
+    backend_auth_problems,
     bucket_name_problems,
     credential_problems,
     role_problems,
@@ -171,14 +171,8 @@ def _parse_bucket(table: TableReader) -> tuple[str | None, BucketConfig]:
     options = table.string_map("backend_options")
     if backend_type == "file" and not options.get("root"):
         table.problem(f'{table.path_of("backend_options")}.root is required for a "file" bucket')
-    auth_type = options.get("auth_type")
-    if auth_type and auth_type not in backend_auth_types():
-        # Nothing else reads auth_type: accepted, the bucket would silently go out unsigned.
-        table.problem(
-            f"{table.path_of('backend_options')}.auth_type {quote(auth_type)} is not available: "
-            f"no installed package provides it (entry point {quote(auth_type)} in the group "
-            f'"{BACKEND_AUTH}"; multistore-oidc-provider will provide "oidc")'
-        )
+    for problem in backend_auth_problems(table.path_of("backend_options"), backend_type, options):
+        table.problem(problem)
     region = table.optional_str("region") or options.get("region") or DEFAULT_REGION
     bucket = BucketConfig(
         name=name or "",

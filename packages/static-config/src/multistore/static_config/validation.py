@@ -8,10 +8,11 @@ the parser already, so it is skipped here rather than reported twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from multistore.core.config import BucketConfig
+from multistore.core.plugins import backend_credentials_available
 from multistore.static_config._reader import quote
 
 logger = logging.getLogger("multistore.static_config")
@@ -50,6 +51,56 @@ def bucket_name_problems(names: Sequence[str | None]) -> list[str]:
                 f'bucket[{index}] name {quote(name)} must not start with "." '
                 "(reserved for gateway routes such as /.sts)"
             )
+    return problems
+
+
+OIDC_OPTIONS = (
+    "oidc_role_arn",
+    "oidc_subject",
+    "oidc_audience",
+    "oidc_sts_endpoint",
+    "oidc_session_duration_secs",
+)
+
+
+def backend_auth_problems(
+    path: str, backend_type: str | None, options: Mapping[str, str]
+) -> list[str]:
+    """``auth_type = "oidc"`` and its options (``path`` is the bucket's backend_options).
+
+    Whether a plugin serves the ``auth_type`` is decided when the backend is built, from the
+    installed ``multistore.backend_credentials`` entry points.
+    """
+    auth_type = options.get("auth_type")
+    stray = [name for name in OIDC_OPTIONS if name in options]
+    if auth_type is None:
+        # Only a warning: the Rust gateway ignored these, and its configs must load unchanged.
+        for name in stray:
+            logger.warning('%s.%s has no effect without auth_type = "oidc"', path, name)
+        return []
+    if auth_type != "oidc":
+        # Another plugin may serve other auth types; its own checks run when it is built.
+        if backend_credentials_available(auth_type):
+            return []
+        return [f'{path}.auth_type: unknown value {quote(auth_type)} (expected "oidc")']
+    problems: list[str] = []
+    if backend_type is not None and backend_type != "s3":
+        problems.append(
+            f'{path}.auth_type = "oidc" needs backend_type = "s3", not {quote(backend_type)}'
+        )
+    if not options.get("oidc_role_arn", "").strip():
+        problems.append(f'{path}.oidc_role_arn is required with auth_type = "oidc"')
+    if options.get("access_key_id") or options.get("secret_access_key"):
+        problems.append(
+            f'{path}: auth_type = "oidc" obtains credentials itself; remove access_key_id '
+            "and secret_access_key"
+        )
+    duration = options.get("oidc_session_duration_secs")
+    if duration is not None and not (duration.isdigit() and 900 <= int(duration) <= 43200):
+        problems.append(
+            f"{path}.oidc_session_duration_secs must be a whole number of seconds from 900 "
+            f"to 43200, got {quote(duration)}"
+        )
     return problems
 
 

@@ -52,6 +52,14 @@ class InvalidIdentityToken(StsError):
     default_message = "The web identity token that was passed could not be validated."
 
 
+class AccessDenied(StsError):
+    """The token is valid but the role's trust conditions refuse its subject: what AWS STS
+    answers when a trust policy's ``sub`` condition does not hold (SDKs do not retry it)."""
+
+    code, status = "AccessDenied", 403
+    default_message = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+
+
 class ExpiredTokenException(StsError):
     code, status = "ExpiredTokenException", 400
     default_message = "The web identity token that was passed is expired."

@@ -25,6 +25,7 @@ from jwt.exceptions import (
 
 from multistore.core.config import RoleConfig
 from multistore.sts.errors import (
+    AccessDenied,
     ExpiredTokenException,
     IdpCommunicationError,
     InternalFailure,
@@ -81,8 +82,9 @@ class WebIdentityVerifier:
         if not isinstance(subject, str):
             raise InvalidIdentityToken("the sub claim is not a string")
         if not subject_allowed(role, subject):
-            raise InvalidIdentityToken(
-                f"subject {_quote(subject)} does not match any of the role's conditions"
+            raise AccessDenied(
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity: subject "
+                f"{_quote(subject)} does not match any of the role's conditions"
             )
         return VerifiedToken(issuer, subject, _first_audience(claims.get("aud")), claims)
 

@@ -71,6 +71,19 @@ class GatewayProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_log(self, needle: str, *, count: int = 1, timeout: float = 10.0) -> str:
+        """The log once ``needle`` is in it ``count`` times, or as it is at the timeout.
+
+        A request's access line is written after its response has gone out, so a test
+        that has its answer may still be a moment ahead of the line.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log()
+            if text.count(needle) >= count or time.monotonic() > deadline:
+                return text
+            time.sleep(0.02)
+
 
 def _wait_healthy(
     url: str, process: subprocess.Popen[bytes], ca: Path | None, timeout: float
@@ -109,10 +122,13 @@ def running_gateway(
     env: Mapping[str, str] | None = None,
     python: str | None = None,
     startup_timeout: float = 30.0,
+    port: int | None = None,
 ) -> Iterator[GatewayProcess]:
     """Start the gateway on a free loopback port; stop it (by PID) on exit.
 
-    ``config`` is a dict (written as JSON), a path, or None for the demo mode.
+    ``config`` is a dict (written as JSON), a path, or None for the demo mode. ``port``
+    fixes the port when the gateway's own URL must be known before it starts (e.g. it is
+    the OIDC issuer another gateway trusts).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     command = [python or sys.executable, "-m", "multistore.server"]
@@ -122,7 +138,7 @@ def running_gateway(
         path = workdir / "gateway-config.json"
         path.write_text(json.dumps(config))
         command += ["--config", str(path)]
-    port = free_port()
+    port = port or free_port()
     command += ["--listen", f"127.0.0.1:{port}", "--workers", "1", *args]
     if tls is not None:
         command += ["--tls-cert", str(tls.server_cert), "--tls-key", str(tls.server_key)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from multistore.testing.environments import Wheelhouse, build_wheels
+from multistore.testing.venvs import Wheelhouse, build_wheels
 from multistore.testing.moto_backend import MotoS3, running_moto
 from multistore.testing.tls import TlsFiles, make_tls_files
 

@@ -14,7 +14,14 @@ from multistore.core.backends.base import BackendServices
 from multistore.core.backends.pool import BackendPool
 from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import HttpTransport
-from multistore.core.plugins import ExtensionContext, backend_factories, install_router_extensions
+from multistore.core.mapping import AddressMapping
+from multistore.core.plugins import (
+    ExtensionContext,
+    backend_factories,
+    configured_request_mapper,
+    install_backend_credentials,
+    install_router_extensions,
+)
 from multistore.core.router import Router
 from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
@@ -73,14 +80,24 @@ def build_gateway(
             ", ".join(report.installed) or "none",
             ", ".join(report.declined) or "none",
         )
-    backends = BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
+    credential_sources, sources_report = install_backend_credentials(context)
+    if announce and (sources_report.installed or sources_report.declined):
+        logger.info(
+            "backend credential sources installed: %s; declined: %s",
+            ", ".join(sources_report.installed) or "none",
+            ", ".join(sources_report.declined) or "none",
+        )
+    services = BackendServices(transport, USER_AGENT, credential_sources)
+    backends = BackendPool(backend_factories(), services)
     # A bucket whose backend is not installed or cannot be built (missing file root, bad
     # endpoint) is a startup error, not a 500 at its first request; reloads are held to the
     # same rule.
     provider.validators.append(lambda config: check_backends(config, backends))
     provider.validate_current()
+    mapping = path_mapping(settings, provider, announce=announce)
     return ProxyGateway(
-        buckets=provider,
+        buckets=mapping.buckets if mapping is not None else provider,
+        mapper=mapping,
         credentials=credentials,
         backends=backends,
         router=router,
@@ -92,6 +109,27 @@ def build_gateway(
             cors_origins=settings.cors_origins,
         ),
     )
+
+
+def path_mapping(
+    settings: ServerSettings, provider: ReloadableProvider, *, announce: bool = True
+) -> AddressMapping | None:
+    """Path mapping, when ``--path-mapping`` or a ``[path_mapping]`` table turns it on.
+
+    Its options are read once at startup; a reload changes buckets, not the mapping.
+    """
+    mapping = configured_request_mapper(
+        "path_mapping",
+        provider.current.config.extra_sections.get("path_mapping"),
+        provider,
+        forced=settings.path_mapping,
+        distribution="multistore-path-mapping",
+    )
+    if mapping is None:
+        return None
+    if announce:
+        logger.info("path mapping on: %r", mapping)
+    return mapping
 
 
 def check_backends(config: StaticConfig, backends: BackendPool) -> None:
@@ -208,9 +246,10 @@ def create_server(
     web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
     limits = limits or ConnectionLimits()
     body_timeout = limits.body_timeout or None
+    closing = (lambda: in_flight.draining) if in_flight is not None else None
 
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        return await handle(request, gateway, body_timeout=body_timeout)
+        return await handle(request, gateway, body_timeout=body_timeout, closing=closing)
 
     return GatewayServer(
         in_flight.wrap(handler) if in_flight is not None else handler,

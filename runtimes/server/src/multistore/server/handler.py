@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -125,8 +126,13 @@ class Outcome:
 
 
 async def handle(
-    request: web.BaseRequest, gateway: ProxyGateway, *, body_timeout: float | None = None
+    request: web.BaseRequest,
+    gateway: ProxyGateway,
+    *,
+    body_timeout: float | None = None,
+    closing: Callable[[], bool] | None = None,
 ) -> web.StreamResponse:
+    """Serve one request; ``closing`` says the server drains (answer with Connection: close)."""
     started = time.perf_counter()
     info = request_info(request)
     client_body = ClientBody(request, idle_timeout=body_timeout)
@@ -147,7 +153,8 @@ async def handle(
         outcome.error = handled.error.code if handled.error else None
         if isinstance(handled.error, ClientDisconnected):
             raise handled.error
-        response = await _write(request, handled, outcome)
+        # The answer is sent inside _write, so a drain must be known before its headers go.
+        response = await _write(request, handled, outcome, close=closing is not None and closing())
         if isinstance(handled.error, RequestTimeout):
             # A stalled client gets no lingering read of the rest of its body either.
             _drop_connection(request)
@@ -197,7 +204,7 @@ def _drop_connection(request: web.BaseRequest) -> None:
 
 
 async def _write(
-    request: web.BaseRequest, handled: Handled, outcome: Outcome
+    request: web.BaseRequest, handled: Handled, outcome: Outcome, *, close: bool = False
 ) -> web.StreamResponse:
     """Send the answer; a connection that breaks on the way is recorded, not raised."""
     result = handled.response
@@ -210,6 +217,8 @@ async def _write(
         )
         if no_body and result.status not in _NO_BODY_STATUSES and result.body:
             out.headers["Content-Length"] = str(len(result.body))
+        if close:
+            out.force_close()
         try:
             # Sent here rather than by aiohttp after return, so the access record knows
             # whether the bytes left.
@@ -224,6 +233,8 @@ async def _write(
     stream = web.StreamResponse(status=result.status, headers=result.headers)
     if result.content_length is not None:
         stream.content_length = result.content_length
+    if close:
+        stream.force_close()
     try:
         try:
             await stream.prepare(request)

@@ -51,6 +51,8 @@ class ServerSettings:
     """``text`` or ``json`` (one object per line), for the access and application logs."""
     metrics_dir: Path | None = None
     """Set by the supervisor for its workers: where they share their metrics snapshots."""
+    path_mapping: bool = False
+    """``--path-mapping``: hierarchical addresses even without a ``[path_mapping]`` table."""
     announce: bool = True
     """This process logs what it loaded and the config's warnings. The supervisor clears it
     for every worker but the first, so each such line appears once."""
@@ -174,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="demo mode's data directory, unused with --config (default: multistore-data)",
     )
     flag(
+        "--path-mapping",
+        action="store_true",
+        help="serve /{account}/{product}/{key} over buckets named account--product (needs "
+        "multistore-path-mapping; options in the config's [path_mapping] table) (default: off)",
+    )
+    flag(
         "--shutdown-timeout",
         metavar="SECONDS",
         help="how long SIGTERM waits for in-flight requests to finish (default: 30)",
@@ -283,6 +291,8 @@ def load_settings(
         body_timeout=seconds("body-timeout", 60.0),
         max_connections=checked("max-connections", _parse_count) or 1024,
         log_format=checked("log-format", _parse_log_format) or "text",
+        path_mapping=args.path_mapping
+        or env.get("MULTISTORE_PATH_MAPPING", "").lower() in ("1", "true"),
     )
 
 

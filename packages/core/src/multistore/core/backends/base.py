@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from multistore.core.backends.credentials import BackendCredentialSource
 from multistore.core.config import BucketConfig
 from multistore.core.http import Headers, HttpTransport, RequestBody, Response, StreamingResponse
 
@@ -91,10 +92,12 @@ class BackendFactory(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BackendServices:
-    """Process-wide things backends share: the HTTP transport and the User-Agent."""
+    """Process-wide things backends share: the HTTP transport, the User-Agent, and the
+    installed credential sources by ``auth_type`` (``multistore.backend_credentials``)."""
 
     transport: HttpTransport | None = None
     user_agent: str = "multistore"
+    credential_sources: Mapping[str, BackendCredentialSource] = field(default_factory=dict)
 
 
 # --- multipart uploads, copies and batch deletes (the write paths beyond PutObject) -------

@@ -42,7 +42,7 @@ async def delete_objects(ctx: DispatchContext, backends: BackendPool) -> Gateway
     batched: list[tuple[int, str]] = []
     conditional: list[tuple[int, str, DeleteConditions]] = []
     for index, (key, conditions) in enumerate(zip(request.keys, request.conditions, strict=True)):
-        # Keys in the body are exempt from key validation so legacy odd keys can be removed.
+        # Every key S3 accepts is accepted here as on DeleteObject (s3/keys.py).
         if not is_authorized(ctx.identity, bucket, Action.DELETE_OBJECT, key):
             entries.append(DeleteResultEntry(key, "AccessDenied", "Access Denied"))
             continue

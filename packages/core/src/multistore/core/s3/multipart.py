@@ -15,6 +15,7 @@ from multistore.core.http import GatewayResponse, Response
 from multistore.core.middleware import DispatchContext
 from multistore.core.s3.bodies import read_capped
 from multistore.core.s3.keys import apply_backend_prefix, strip_backend_prefix
+from multistore.core.s3.listing import rewrite_key
 from multistore.core.s3.upload_body import prepare_upload_body
 from multistore.core.s3.write_xml import (
     parse_bounded_int,
@@ -56,6 +57,12 @@ def bucket_of(ctx: DispatchContext) -> BucketConfig:
     return ctx.bucket_config
 
 
+def client_bucket_and_key(ctx: DispatchContext) -> tuple[str, str]:
+    """The bucket and key as the client addressed them (path mapping presents both)."""
+    bucket = ctx.display_name or ctx.operation.bucket
+    return bucket, rewrite_key(ctx.operation.key, ctx.list_rewrite)
+
+
 def capable(backend: Any, method: str, what: str, config: BucketConfig) -> Any:
     if not hasattr(backend, method):
         raise NotImplementedOperation(
@@ -89,9 +96,7 @@ class MultipartHandlers:
     async def create(self, ctx: DispatchContext) -> GatewayResponse:
         backend, request = self._target(ctx)
         upload_id = await backend.create_multipart_upload(request)
-        body = render_initiate(
-            ctx.display_name or ctx.operation.bucket, ctx.operation.key, upload_id
-        )
+        body = render_initiate(*client_bucket_and_key(ctx), upload_id)
         algorithm = ctx.request.header("x-amz-checksum-algorithm")
         headers = {"x-amz-checksum-algorithm": algorithm} if algorithm else None
         return xml_response(body, headers)
@@ -124,11 +129,11 @@ class MultipartHandlers:
         )
         parts = parse_complete_multipart(body)
         result = await backend.complete_multipart_upload(request, self._upload_id(ctx), parts)
-        bucket_name = ctx.display_name or ctx.operation.bucket
-        location = f"/{bucket_name}/{ctx.operation.key}"
+        bucket_name, key = client_bucket_and_key(ctx)
+        location = f"/{bucket_name}/{key}"
         document = render_complete(
             bucket_name,
-            ctx.operation.key,
+            key,
             result.etag,
             location,
             {k.lower(): v for k, v in result.headers.items()},
@@ -154,8 +159,7 @@ class MultipartHandlers:
             request, self._upload_id(ctx), max_parts=max_parts, part_number_marker=marker
         )
         document = render_list_parts(
-            ctx.display_name or ctx.operation.bucket,
-            ctx.operation.key,
+            *client_bucket_and_key(ctx),
             self._upload_id(ctx),
             page,
             max_parts=max_parts,
@@ -177,6 +181,10 @@ class MultipartHandlers:
             query.get("max-uploads"), name="max-uploads", default=1000, maximum=1000
         )
         bp = bucket.backend_prefix
+        rewrite = ctx.list_rewrite
+        if rewrite is not None and key_marker:
+            # Markers come back as the client saw them; strip the presented prefix again.
+            key_marker = key_marker.removeprefix(rewrite_key("", rewrite))
         page = await backend.list_multipart_uploads(
             ListUploadsRequest(
                 prefix=apply_backend_prefix(bp, prefix) if bp else prefix,
@@ -189,11 +197,11 @@ class MultipartHandlers:
         document = render_list_uploads(
             ctx.display_name or ctx.operation.bucket,
             page,
-            prefix=prefix,
+            prefix=rewrite_key(prefix, rewrite),
             delimiter=delimiter,
-            key_marker=key_marker,
+            key_marker=query.get("key-marker", ""),
             upload_id_marker=upload_id_marker,
             max_uploads=max_uploads,
-            client_key=lambda key: strip_backend_prefix(bp, key),
+            client_key=lambda key: rewrite_key(strip_backend_prefix(bp, key), rewrite),
         )
         return xml_response(document)

@@ -67,11 +67,13 @@ def unescape_name(name: str, *, at_root: bool) -> str | None:
         name.encode("utf-8")  # undecodable bytes arrive as lone surrogates
     except UnicodeEncodeError:
         return None
-    segment = (
-        _PERCENT_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), name[len(ESCAPE) :])
-        if name.startswith(ESCAPE)
-        else name
-    )
+    if not name.startswith(ESCAPE):
+        # The common case, kept cheap: listings call this for every directory entry.
+        # (Directory entries are never "", "." or "..".)
+        if _CONTROL.search(name) is not None or (at_root and name == INTERNAL_DIRECTORY):
+            return None
+        return name
+    segment = _PERCENT_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), name[len(ESCAPE) :])
     return segment if escape_segment(segment, at_root=at_root) == name else None
 
 

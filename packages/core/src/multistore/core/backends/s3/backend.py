@@ -31,6 +31,7 @@ from multistore.core.backends.base import (
     ListRequest,
     ObjectRequest,
 )
+from multistore.core.backends.credentials import AUTH_TYPE_OPTION, BucketCredentials
 from multistore.core.backends.headers import (
     READ_QUERY_PARAMETERS,
     READ_REQUEST_HEADERS,
@@ -159,7 +160,19 @@ class S3Backend(S3WritePaths):
         secret = options.get("secret_access_key", "")
         skip = options.get("skip_signature", "false") == "true"
         self._signer: RequestSigner | None = None
-        if key_id and secret and not skip:
+        # Credentials obtained at run time (auth_type, e.g. "oidc"); the signer follows them.
+        self._dynamic: BucketCredentials | None = None
+        self._dynamic_signed: tuple[SigningCredentials, RequestSigner] | None = None
+        auth_type = options.get(AUTH_TYPE_OPTION, "")
+        if auth_type:
+            source = services.credential_sources.get(auth_type)
+            if source is None:
+                raise ValueError(
+                    f"bucket {config.name!r}: auth_type {auth_type!r} is not available "
+                    "(its plugin is not installed, or it declined: see the startup log)"
+                )
+            self._dynamic = source.for_bucket(config)
+        elif key_id and secret and not skip:
             credentials = SigningCredentials(key_id, secret, options.get("token") or None)
             self._signer = RequestSigner(credentials, region=region, service="s3")
 
@@ -185,8 +198,9 @@ class S3Backend(S3WritePaths):
         canonical_query = canonical_query_from_params(query)
         out = dict(headers or {})
         out["user-agent"] = self._user_agent
-        if self._signer is not None:
-            self._signer.sign_headers(method, self.host, path, canonical_query, out, payload_hash)
+        signer = self._signer if self._dynamic is None else await self._signer_for(self._dynamic)
+        if signer is not None:
+            signer.sign_headers(method, self.host, path, canonical_query, out, payload_hash)
         url = f"{self._origin}{path}" + (f"?{canonical_query}" if canonical_query else "")
         # One retry when nothing is lost by it: the method is idempotent and the body (if
         # any) is in memory. A pooled connection the backend closed while idle fails on
@@ -200,6 +214,15 @@ class S3Backend(S3WritePaths):
                     raise ServiceUnavailable(f"backend {self.endpoint} unreachable: {exc}") from exc
                 logger.info("retrying %s on %s after: %s", method, self.endpoint, exc)
         raise AssertionError("unreachable")  # the loop either returns or raises
+
+    async def _signer_for(self, dynamic: BucketCredentials) -> RequestSigner:
+        credentials = await dynamic.current()
+        signed = self._dynamic_signed
+        if signed is None or signed[0] is not credentials:
+            # A new signer only when the source renewed; it keeps the day's signing key.
+            signed = (credentials, RequestSigner(credentials, region=self.region, service="s3"))
+            self._dynamic_signed = signed
+        return signed[1]
 
     async def raise_for_status(self, response: TransportResponse, key: str | None) -> None:
         """Translate a backend error response into the S3Error the client should see."""

@@ -1,10 +1,12 @@
-"""Throwaway virtual environments holding chosen workspace distributions, built as a user would.
+"""Throwaway virtualenvs holding a chosen subset of the workspace's distributions.
 
-The workspace's own environment has every development tool in it, so it cannot show what a
-distribution brings on its own. These helpers build the members' wheels with ``uv build`` once
-and install a chosen set into a fresh virtualenv: the members from those wheel files, their
-third-party dependencies pinned to ``uv.lock`` (from uv's cache when it has them, from the
-package index otherwise).
+"Installs alone" is only proven by an environment where the other packages are absent:
+pins come from ``uv.lock`` (``uv export --package ...``), wheels from uv's cache when it
+has them, and the result is checked by import probes in the test.
+
+``python_with`` installs the members from their folders (editable), which is enough for
+entry-point discovery. ``install_environment`` installs them from the wheels ``uv build``
+makes, as a user would, to prove the packaging itself.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import shutil
 import subprocess
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,20 +27,63 @@ def workspace_root() -> Path:
         for folder in (start, *start.parents):
             if (folder / "uv.lock").is_file() and (folder / "packages").is_dir():
                 return folder
-    raise RuntimeError("multistore.testing.environments needs a multistore checkout")
+    raise RuntimeError("multistore.testing.venvs needs a multistore checkout")
+
+
+WORKSPACE = workspace_root()
 
 
 def uv_executable() -> str:
-    """The uv running this workspace: ``uv run`` exports it as ``UV``; dev.py does too."""
+    # ``uv run`` exports the path of the uv running it; CI installs uv with pip otherwise.
     found = os.environ.get("UV") or shutil.which("uv")
-    if not found:
-        raise RuntimeError("uv (which runs this workspace) is needed to build environments")
+    assert found, "uv (which runs this workspace) is needed to build the environment"
     return found
+
+
+def python_with(packages: Sequence[str], directory: Path) -> str:
+    """A venv in ``directory`` with ``packages`` (workspace distributions) and their pinned
+    dependencies, nothing else; returns its interpreter."""
+    uv = uv_executable()
+    requirements = directory / "requirements.txt"
+    selection = [arg for name in packages for arg in ("--package", name)]
+    subprocess.run(
+        [uv, "export", "--quiet", "--frozen", *selection, "--no-default-groups", "--no-hashes",
+         "--no-header", "--output-file", str(requirements)],
+        cwd=WORKSPACE, check=True, timeout=120,
+    )  # fmt: skip
+    venv = directory / "venv"
+    subprocess.run([uv, "venv", "--quiet", str(venv)], cwd=WORKSPACE, check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    install = [uv, "pip", "install", "--quiet", "--python", python, "-r", str(requirements)]
+    # The uv cache normally holds every pinned wheel; fall back to the index when it does not.
+    if subprocess.run([*install, "--offline"], cwd=WORKSPACE, timeout=300).returncode != 0:
+        subprocess.run(install, cwd=WORKSPACE, check=True, timeout=300)
+    return python
+
+
+def requirements_of(directory: Path) -> str:
+    return (directory / "requirements.txt").read_text()
+
+
+def importable(python: str, *modules: str) -> dict[str, bool]:
+    """Which of ``modules`` the interpreter can import (without importing them)."""
+    probe = (
+        "import importlib.util, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        print(importlib.util.find_spec(name) is not None)\n"
+        "    except ModuleNotFoundError:\n"
+        "        print(False)\n"
+    )
+    found = subprocess.run(
+        [python, "-c", probe, *modules], capture_output=True, text=True, check=True, timeout=60
+    )
+    return dict(zip(modules, (line == "True" for line in found.stdout.split()), strict=True))
 
 
 def _run(command: list[str], *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        command, cwd=workspace_root(), capture_output=True, text=True, timeout=timeout, check=False
+        command, cwd=WORKSPACE, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -120,20 +165,3 @@ def install_environment(
     if _run([*install, "--offline"]).returncode != 0:
         _checked(install)
     return env_python
-
-
-def has_module(python: Path | str, module: str) -> bool:
-    probe = f"import importlib.util as u, sys; sys.exit(u.find_spec({module!r}) is None)"
-    return subprocess.run([str(python), "-c", probe], check=False, timeout=60).returncode == 0
-
-
-__all__ = [
-    "Wheelhouse",
-    "build_wheels",
-    "has_module",
-    "install_environment",
-    "member_folders",
-    "members_needed",
-    "uv_executable",
-    "workspace_root",
-]
