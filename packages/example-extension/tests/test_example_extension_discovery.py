@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from multistore.testing.venvs import WORKSPACE, importable, python_with, uv_executable
 from multistore.testing.gateway import running_gateway
 from multistore.testing.signing import send
+from multistore.testing.venvs import WORKSPACE, importable, python_with, uv_executable
 
 
 @pytest.fixture(scope="module")

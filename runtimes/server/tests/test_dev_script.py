@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from multistore.testing.venvs import workspace_root
 from multistore.testing.ports import free_port
 from multistore.testing.signing import send
+from multistore.testing.venvs import workspace_root
 
 ROOT = workspace_root()
 SYSTEM_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from multistore.testing.venvs import Wheelhouse, build_wheels
 from multistore.testing.moto_backend import MotoS3, running_moto
 from multistore.testing.tls import TlsFiles, make_tls_files
+from multistore.testing.venvs import Wheelhouse, build_wheels
 
 
 @pytest.fixture(scope="session")
