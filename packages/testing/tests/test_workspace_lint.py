@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from multistore.testing.environments import workspace_root
+from multistore.testing.venvs import workspace_root
 
 TOOLS = Path(sys.executable).parent  # the development environment's ruff and mypy
 
