@@ -158,7 +158,8 @@ def dev_serve(*args: str, cwd: Path) -> Iterator[tuple[subprocess.Popen[str], st
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120  # the first run builds .dev/serve
-        while "listening on" not in log.read_text():
+        # With one worker per CPU (the default), wait for the one that reports what it loaded.
+        while "listening on" not in log.read_text() or "loaded " not in log.read_text():
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
@@ -169,17 +170,23 @@ def dev_serve(*args: str, cwd: Path) -> Iterator[tuple[subprocess.Popen[str], st
             process.wait(timeout=10)
 
 
-def server_pid(log: Path) -> int:
-    line = next(line for line in log.read_text().splitlines() if "listening on" in line)
-    return int(line.split("[", 1)[1].split("]", 1)[0])
+def server_pids(log: Path) -> set[int]:
+    """Every process that logged: the server, or its supervisor and workers."""
+    lines = [line for line in log.read_text().splitlines() if " multistore." in line]
+    return {int(line.split("[", 1)[1].split("]", 1)[0]) for line in lines}
 
 
-def gone(pid: int, timeout: float) -> bool:
+def gone(pids: set[int], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        alive = set()
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            alive.add(pid)
+        if not alive:
             return True
         time.sleep(0.05)
     return False
@@ -201,10 +208,10 @@ def test_serve_runs_only_the_runtime_and_stops_with_sigterm(tmp_path: Path) -> N
                           if "router extensions installed: " in line)  # fmt: skip
         assert "installed: none; declined: " in extensions
         assert "example" not in extensions
-        pid = server_pid(log)
+        pids = server_pids(log)
         process.send_signal(signal.SIGTERM)  # the PID the user started: dev.py's
         assert process.wait(timeout=30) == 0, log.read_text()
-        assert gone(pid, 10), f"server {pid} outlived dev.py"
+        assert gone(pids, 10), f"server processes {pids} outlived dev.py"
     with socket.socket() as again:  # nobody holds the port any more
         again.bind(("127.0.0.1", int(url.rsplit(":", 1)[1])))
     serving_python = str(ROOT / ".dev" / "serve" / "bin" / "python")
@@ -216,10 +223,10 @@ def test_serve_runs_only_the_runtime_and_stops_with_sigterm(tmp_path: Path) -> N
 def test_ctrl_c_stops_serve_without_a_traceback(tmp_path: Path) -> None:
     with dev_serve("--data-dir", str(tmp_path / "data"), cwd=tmp_path) as (process, url, log):
         assert send("GET", f"{url}/demo/README.txt").status == 200
-        pid = server_pid(log)
+        pids = server_pids(log)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, log.read_text()
-        assert gone(pid, 10)
+        assert gone(pids, 10)
     output = log.read_text()
     assert "Traceback" not in output
     assert "KeyboardInterrupt" not in output
