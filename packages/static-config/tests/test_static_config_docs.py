@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,9 @@ def test_documented_example_loads(markdown: Path) -> None:
     assert acme.region == "eu-west-1"
     (credential,) = config.credentials
     assert credential.allowed_scopes[0].bucket == "*"
+    # A reader who copies the example must get a key that works today.
+    assert credential.expires_at is not None
+    assert credential.expires_at > datetime.now(UTC) + timedelta(days=365)
     (role,) = config.roles
     assert role.allowed_scopes[0].prefixes == ("ci/{repository}/",)
     assert Action.PUT_OBJECT in role.allowed_scopes[0].actions

@@ -46,18 +46,6 @@ def test_health_and_request_ids(gateway: GatewayProcess) -> None:
     assert f"id={request_id}" in gateway.wait_for_log(f"id={request_id}")
 
 
-def test_router_extension_discovered_through_entry_points(
-    gateway: GatewayProcess, tmp_path: Path
-) -> None:
-    ping = send("GET", f"{gateway.url}/.example/ping")
-    assert (ping.status, ping.body) == (200, b"pong\n")
-    # A non-GET falls through the extension's route to the S3 pipeline.
-    assert send("POST", f"{gateway.url}/.example/ping").status != 200
-    with running_gateway(None, tmp_path, env={"MULTISTORE_EXAMPLE_DISABLED": "1"}) as declined:
-        assert send("GET", f"{declined.url}/.example/ping").status in (403, 404)
-        assert "declined: example" in declined.log()
-
-
 def test_server_errors_hide_internals(tmp_path: Path) -> None:
     config = {"buckets": [{"name": "down", "backend_type": "s3", "anonymous_access": True,
                            "backend_options": {"endpoint": f"http://127.0.0.1:{free_port()}",

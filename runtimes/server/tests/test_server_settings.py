@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from multistore.server.settings import load_settings, parse_size
 
@@ -47,6 +50,22 @@ def test_sizes() -> None:
     assert parse_size("5GiB") == 5 << 30
     assert parse_size("100MiB") == 100 << 20
     assert parse_size("1024") == 1024
+
+
+def test_one_worker_per_cpu_unless_asked() -> None:
+    assert load_settings([], env={}).workers == (os.cpu_count() or 1)
+    assert load_settings(["--workers", "0"], env={}).workers == (os.cpu_count() or 1)
+    assert load_settings(["--workers", "1"], env={}).workers == 1
+
+
+def test_a_relative_config_is_resolved_where_the_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(["--config", "gateway.toml"], env={})
+    assert settings.config == tmp_path / "gateway.toml"
+    assert settings.port == 9001
 
 
 def test_operational_limits_and_log_format_from_variables_and_flags() -> None:

@@ -11,6 +11,7 @@ import pytest
 from multistore.testing.debian import ensure_debian_tool
 from multistore.testing.moto_backend import MotoS3, running_moto
 from multistore.testing.tls import TlsFiles, make_tls_files
+from multistore.testing.venvs import Wheelhouse, build_wheels
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +24,12 @@ def moto_s3() -> Iterator[MotoS3]:
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def workspace_wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
+    """Every member built once with ``uv build``, for throwaway environments."""
+    return build_wheels(tmp_path_factory.mktemp("wheels"))
 
 
 @pytest.fixture

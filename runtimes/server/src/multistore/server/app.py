@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from multistore.core.backends.base import BackendServices
 from multistore.core.backends.pool import BackendPool
@@ -32,7 +32,7 @@ from multistore.server.housekeeping import clean_periodically
 from multistore.server.http_client import HttpClient
 from multistore.server.metrics import RECORDER, Labels, SnapshotDirectory, publish_periodically
 from multistore.server.metrics_exposition import MetricsEndpoint
-from multistore.server.settings import ServerSettings
+from multistore.server.settings import ServerSettings, mute_config_warnings
 from multistore.static_config import (
     CachedProvider,
     ReloadableProvider,
@@ -44,6 +44,8 @@ from multistore.static_config import (
 logger = logging.getLogger("multistore.server")
 
 USER_AGENT = "multistore/0.1.0"
+SERVER_HEADER = "multistore"
+"""Our ``Server`` header: a product name without versions (S3 itself sends ``AmazonS3``)."""
 
 
 def load_static_config(settings: ServerSettings) -> StaticConfig:
@@ -188,13 +190,19 @@ def _pool_gauges(client: HttpClient) -> Callable[[], list[tuple[str, Labels, flo
     return gauges
 
 
-async def assemble(settings: ServerSettings) -> Worker:
-    """Build everything a worker needs; raises ``ValueError`` for a config it cannot serve."""
+async def assemble(settings: ServerSettings, *, announce: bool = True) -> Worker:
+    """Build everything a worker needs; raises ``ValueError`` for a config it cannot serve.
+
+    ``announce``: log what was loaded and the config's warnings. With several workers only
+    the first one does, so each line appears once.
+    """
+    if not announce:
+        mute_config_warnings()
     # One pool of backend connections per worker process, shared by every bucket and STS.
     client = HttpClient(observer=RECORDER.observe_backend)
     try:
         provider = ReloadableProvider(lambda: load_static_config(settings))
-        gateway = build_gateway(settings, client, provider)
+        gateway = build_gateway(settings, client, provider, announce=announce)
     except BaseException:
         await client.close()
         raise
@@ -212,7 +220,24 @@ async def assemble(settings: ServerSettings) -> Worker:
     if settings.shared_dir is not None:
         worker.shared_metrics = SnapshotDirectory(settings.shared_dir)
         worker.background.append(asyncio.create_task(publish_periodically(worker.shared_metrics)))
+    if announce:
+        log_loaded(provider.current.config, settings)
     return worker
+
+
+def log_loaded(config: StaticConfig, settings: ServerSettings) -> None:
+    source = str(settings.config) if settings.config else "demo mode"
+    logger.info(
+        "loaded %d bucket(s), %d credential(s) and %d role(s) from %s",
+        len(config.buckets),
+        len(config.credentials),
+        len(config.roles),
+        source,
+    )
+    if not config.buckets:
+        logger.warning("no buckets configured: every S3 request will be refused")
+    elif not config.credentials and not config.roles:
+        logger.warning("no credentials or roles configured: only anonymous access is possible")
 
 
 def create_server(
@@ -229,6 +254,11 @@ def create_server(
     request is authorized (``handler.ClientBody``).
     """
     gateway = worker.gateway
+    # aiohttp fills in ``Server: Python/3.x aiohttp/3.y`` on every response it writes, its own
+    # 400s for malformed requests included, and has no option for it: the default is this
+    # module global, read as each response's headers are prepared. Versions help attackers,
+    # not clients.
+    web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
     limits = limits or ConnectionLimits()
     body_timeout = limits.body_timeout or None
     closing = (lambda: in_flight.draining) if in_flight is not None else None

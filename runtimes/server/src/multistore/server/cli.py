@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import ssl
 import sys
 from collections.abc import Callable, Sequence
 
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
-from multistore.server.settings import ServerSettings, load_settings
+from multistore.server.settings import ServerSettings, SettingsError, load_settings
+from multistore.server.startup import StartupError, listen_failure, preflight, ssl_context
 from multistore.server.worker_link import WorkerLink
 
 # The app (aiohttp, the gateway, botocore) is imported inside the functions that serve: a
@@ -19,14 +19,6 @@ from multistore.server.worker_link import WorkerLink
 logger = logging.getLogger("multistore.server")
 # Seconds aiohttp's cleanup may take after the drain, to finish writing the last responses.
 _FINAL_GRACE = 2.0
-
-
-def _ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
-    if settings.tls_cert is None or settings.tls_key is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
-    return context
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
@@ -52,9 +44,10 @@ async def serve(
     access_log.json = settings.log_format == "json"
 
     try:
-        worker = await assemble(settings)
+        worker = await assemble(settings, announce=settings.announce)
     except ValueError as exc:  # ConfigError is a ValueError too
-        logger.error("cannot start: %s", exc)
+        # Every worker loads the same config: the one that announces reports it, once.
+        logger.log(logging.ERROR if settings.announce else logging.DEBUG, "cannot start: %s", exc)
         raise SystemExit(2) from None
     in_flight = InFlight()
     # aiohttp's own shutdown only gets a short grace: by the time it runs, the drain below
@@ -68,11 +61,17 @@ async def serve(
         runner,
         settings.host,
         settings.port,
-        ssl_context=_ssl_context(settings),
+        ssl_context=ssl_context(settings),
         reuse_port=reuse_port or None,
         backlog=1024,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # lost a race for the port since the main process checked it
+        logger.error("cannot start: %s", listen_failure(settings.host, settings.port, exc))
+        await runner.cleanup()
+        await worker.close()
+        raise SystemExit(2) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -107,8 +106,11 @@ def run_worker(
     settings: ServerSettings, *, reuse_port: bool = False, link: WorkerLink | None = None
 ) -> None:
     _configure_logging(settings)
-    with asyncio.Runner(loop_factory=_new_event_loop) as runner:
-        runner.run(serve(settings, reuse_port=reuse_port, link=link))
+    try:
+        with asyncio.Runner(loop_factory=_new_event_loop) as runner:
+            runner.run(serve(settings, reuse_port=reuse_port, link=link))
+    except KeyboardInterrupt:  # Ctrl-C before the loop's own handler was installed
+        raise SystemExit(130) from None
 
 
 def _configure_logging(settings: ServerSettings) -> None:
@@ -118,8 +120,26 @@ def _configure_logging(settings: ServerSettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = load_settings(argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C during startup: no traceback
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        settings = load_settings(argv)
+    except SettingsError as exc:
+        _configure_logging(ServerSettings())
+        logger.error("cannot start: %s", exc)
+        return 2
     _configure_logging(settings)
+    try:
+        # Once, here, before any worker exists: one line instead of a traceback per worker.
+        preflight(settings)
+    except StartupError as exc:
+        logger.error("cannot start: %s", exc)
+        return 2
     if settings.config is None:
         logger.warning(
             "no --config given: serving the demo bucket %r from %s (anonymous read; "

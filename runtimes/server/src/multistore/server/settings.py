@@ -1,15 +1,28 @@
-"""Server settings: command line flags, each also readable from a ``MULTISTORE_*`` variable."""
+"""Server settings: command line flags, each also readable from a ``MULTISTORE_*`` variable.
+
+Values are checked here, before any worker starts, so a mistake is one ``cannot start:`` line
+that names the flag (or variable) and the value, never a traceback per worker.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+
+
+class SettingsError(ValueError):
+    """A flag, variable or ``[server]`` value the server cannot start with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +32,7 @@ class ServerSettings:
     port: int = 8080
     domain: str | None = None
     workers: int = 1
+    """Without a flag, variable or ``[server] workers``: one per CPU (load_settings)."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "INFO"
@@ -41,16 +55,26 @@ class ServerSettings:
     """Set by the supervisor for its workers: metrics snapshots, the housekeeping lock."""
     path_mapping: bool = False
     """``--path-mapping``: hierarchical addresses even without a ``[path_mapping]`` table."""
+    announce: bool = True
+    """This process logs what it loaded and the config's warnings. The supervisor clears it
+    for every worker but the first, so each such line appears once."""
 
     @property
     def scheme(self) -> str:
         return "https" if self.tls_cert else "http"
 
 
+def server_version() -> str:
+    try:
+        return version("multistore-server")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"--listen must be HOST:PORT, got {value!r}")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(f"must be HOST:PORT (e.g. 127.0.0.1:8080 or :8080), got {value!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
@@ -60,8 +84,8 @@ def parse_size(value: str) -> int:
     text = value.strip().lower().removesuffix("ib").removesuffix("b")
     factor = units.get(text[-1:], 1)
     number = text[:-1] if text[-1:] in units else text
-    if not number.isdigit():
-        raise argparse.ArgumentTypeError(f"not a size: {value!r}")
+    if not number.isdigit() or int(number) == 0:
+        raise SettingsError(f"must be a size such as 1048576, 100MiB or 5GiB, got {value!r}")
     return int(number) * factor
 
 
@@ -74,165 +98,262 @@ def parse_duration(value: str) -> float:
     try:
         seconds = float(number) * factor
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a duration: {value!r}") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"not a duration: {value!r}")
+        seconds = -1.0
+    if not seconds >= 0:  # also refuses NaN
+        raise SettingsError(f"must be a duration such as 7d, 12h, 30m or 45s, got {value!r}")
     return seconds
 
 
-def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
-    def default(name: str, fallback: str | None = None) -> str | None:
-        return env.get(f"MULTISTORE_{name}", fallback)
+def _parse_workers(value: str) -> int:
+    if not value.strip().isdigit():
+        raise SettingsError(f"must be a whole number (0 = one per CPU), got {value!r}")
+    return int(value) or os.cpu_count() or 1
 
+
+def _parse_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also refuses NaN
+        raise SettingsError(f"must be a number of seconds, got {value!r}")
+    return seconds
+
+
+def _parse_count(value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise SettingsError(f"must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def _parse_log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise SettingsError(f"must be {' or '.join(LOG_FORMATS)}, got {value!r}")
+    return value
+
+
+def _parse_log_level(value: str) -> str:
+    if value.upper() not in LOG_LEVELS:
+        raise SettingsError(f"must be one of {', '.join(LOG_LEVELS)} (any case), got {value!r}")
+    return value.upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every flag defaults to ``None`` so that load_settings can tell "not given" apart and
+    fall back to the variable, then the config's ``[server]`` table, then the default shown."""
     parser = argparse.ArgumentParser(
         prog="multistore-server",
-        description="S3-compatible gateway. Every flag can also be set as MULTISTORE_<FLAG>.",
+        description="S3-compatible gateway. Every flag can also be set as MULTISTORE_<FLAG> "
+        "(e.g. MULTISTORE_LISTEN); a flag wins over the variable, which wins over the "
+        "config file's [server] table.",
     )
-    parser.add_argument(
+    parser.add_argument("--version", action="version", version=f"%(prog)s {server_version()}")
+    flag = parser.add_argument
+    flag(
         "--config",
-        default=default("CONFIG"),
-        help="TOML or JSON config file; "
-        "without one the gateway serves a demo bucket from --data-dir",
+        metavar="PATH",
+        help="TOML config file, or JSON when the name ends in .json (default: none, demo "
+        "mode: serves the bucket 'demo' from --data-dir)",
     )
-    parser.add_argument("--listen", default=default("LISTEN"), help=f"HOST:PORT ({DEFAULT_LISTEN})")
-    parser.add_argument(
+    flag(
+        "--listen",
+        metavar="HOST:PORT",
+        help=f"address to bind; ':8080' is every IPv4 interface, '[::]:8080' IPv6 "
+        f"(default: {DEFAULT_LISTEN})",
+    )
+    flag(
         "--domain",
-        default=default("DOMAIN"),
-        help="base domain for virtual-hosted bucket addressing",
+        metavar="DOMAIN",
+        help="also accept virtual-hosted requests, Host: BUCKET.DOMAIN (default: none)",
     )
-    parser.add_argument(
+    flag(
         "--workers",
-        type=int,
-        default=int(default("WORKERS") or 0) or None,
-        help="worker processes sharing the port (0 = one per CPU)",
+        metavar="N",
+        help="worker processes sharing the port; 0 = one per CPU (default: one per CPU)",
     )
-    parser.add_argument("--tls-cert", default=default("TLS_CERT"))
-    parser.add_argument("--tls-key", default=default("TLS_KEY"))
-    parser.add_argument("--log-level", default=default("LOG_LEVEL", env.get("LOG_LEVEL")))
-    parser.add_argument(
+    flag(
+        "--tls-cert",
+        metavar="FILE",
+        help="PEM certificate chain; serves HTTPS together with --tls-key (default: none)",
+    )
+    flag("--tls-key", metavar="FILE", help="PEM private key of --tls-cert (default: none)")
+    flag(
+        "--log-level",
+        metavar="LEVEL",
+        help=f"one of {', '.join(LOG_LEVELS)}; also read from LOG_LEVEL (default: INFO)",
+    )
+    flag(
         "--max-object-size",
-        type=parse_size,
-        default=default("MAX_OBJECT_SIZE"),
-        help="largest accepted upload, e.g. 5GiB",
+        metavar="SIZE",
+        help="largest accepted PutObject/UploadPart body, e.g. 5GiB (default: no limit)",
     )
-    parser.add_argument(
+    flag(
         "--data-dir",
-        default=default("DATA_DIR", "multistore-data"),
-        help="directory of the demo bucket when no --config is given",
+        metavar="DIR",
+        help="demo mode's data directory, unused with --config (default: multistore-data)",
     )
-    parser.add_argument(
+    flag(
         "--path-mapping",
         action="store_true",
-        default=default("PATH_MAPPING", "") in ("1", "true"),
-        help="serve /{account}/{product}/{key} over buckets named account--product "
-        "(needs multistore-path-mapping; options in the config's [path_mapping] table)",
+        help="serve /{account}/{product}/{key} over buckets named account--product (needs "
+        "multistore-path-mapping; options in the config's [path_mapping] table) (default: off)",
     )
-    parser.add_argument(
-        "--shutdown-timeout", type=float, default=float(default("SHUTDOWN_TIMEOUT", "30") or 30)
+    flag(
+        "--shutdown-timeout",
+        metavar="SECONDS",
+        help="how long SIGTERM waits for in-flight requests to finish (default: 30)",
     )
-    _add_connection_flags(parser, default)
-    parser.add_argument(
+    flag(
         "--stale-upload-age",
-        type=parse_duration,
-        default=default("STALE_UPLOAD_AGE", "7d"),
+        metavar="AGE",
         help="remove unfinished multipart uploads of file buckets this old, e.g. 7d, 12h; "
-        "0 = never (7d)",
+        "0 = never (default: 7d)",
     )
-    parser.add_argument(
+    flag(
         "--log-format",
-        choices=("text", "json"),
-        default=default("LOG_FORMAT", "text"),
-        help="text lines (the default) or one JSON object per line",
+        metavar="FORMAT",
+        help="text lines, or json: one JSON object per line (default: text)",
     )
+    _add_connection_flags(parser)
     return parser
 
 
-def _add_connection_flags(
-    parser: argparse.ArgumentParser, default: Callable[[str, str], str | None]
-) -> None:
+def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     """Per-connection limits (docs/deployment.md, Connections and timeouts)."""
     group = parser.add_argument_group("connections")
-    group.add_argument(
+    flag = group.add_argument
+    flag(
         "--header-timeout",
-        type=float,
-        default=default("HEADER_TIMEOUT", "30"),
-        help="seconds for a client to send a complete request head (30)",
+        metavar="SECONDS",
+        help="seconds for a client to send a complete request head (default: 30)",
     )
-    group.add_argument(
+    flag(
         "--keepalive-timeout",
-        type=float,
-        default=default("KEEPALIVE_TIMEOUT", "75"),
-        help="seconds an idle kept-alive connection stays open (75)",
+        metavar="SECONDS",
+        help="seconds an idle kept-alive connection stays open (default: 75)",
     )
-    group.add_argument(
+    flag(
         "--body-timeout",
-        type=float,
-        default=default("BODY_TIMEOUT", "60"),
-        help="seconds an upload may send nothing before it is cut off (60)",
+        metavar="SECONDS",
+        help="seconds an upload may send nothing before it is cut off (default: 60)",
     )
-    group.add_argument(
+    flag(
         "--max-connections",
-        type=int,
-        default=default("MAX_CONNECTIONS", "1024"),
-        help="open client connections per worker; more are refused with 503 (1024)",
+        metavar="N",
+        help="open client connections per worker; more are refused with 503 (default: 1024)",
     )
+
+
+def _or_default(value: float | None, default: float) -> float:
+    return default if value is None else float(value)
 
 
 def load_settings(
     argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 ) -> ServerSettings:
-    """Flags win over ``MULTISTORE_*`` variables, which win over the config's ``[server]``."""
+    """Flags win over ``MULTISTORE_*`` variables, which win over the config's ``[server]``.
+
+    Raises ``SettingsError`` naming the flag (or variable) and the value it cannot use, and
+    for a config file that cannot be loaded (so workers never start with it).
+    """
     env = os.environ if env is None else env
-    parser = build_parser(env)
-    args = parser.parse_args(argv)
-    table = _server_table(Path(args.config)) if args.config else None
+    args = build_parser().parse_args(argv)
 
-    def pick(flag: object, name: str) -> Any:
-        return flag if flag is not None else getattr(table, name, None)
+    def given(name: str, fallback_variable: str | None = None) -> tuple[str | None, str]:
+        """The value from the command line or the environment, and where it came from."""
+        flag = getattr(args, name.replace("-", "_"))
+        if flag is not None:
+            return flag, f"--{name}"
+        for variable in (f"MULTISTORE_{name.replace('-', '_').upper()}", fallback_variable):
+            if variable and env.get(variable):
+                return env[variable], variable
+        return None, f"--{name}"
 
-    host, port = parse_listen(pick(args.listen, "listen") or DEFAULT_LISTEN)
-    tls_cert, tls_key = pick(args.tls_cert, "tls_cert"), pick(args.tls_key, "tls_key")
+    def checked(name: str, parse: Any, fallback_variable: str | None = None) -> Any:
+        value, source = given(name, fallback_variable)
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except SettingsError as exc:
+            raise SettingsError(f"{source} {exc}") from None
+
+    config_text, _ = given("config")
+    config = Path(config_text).absolute() if config_text else None
+    table = _server_table(config) if config else None
+
+    def pick(value: Any, name: str) -> Any:
+        return value if value is not None else getattr(table, name, None)
+
+    listen = checked("listen", parse_listen)
+    host, port = listen or parse_listen(getattr(table, "listen", None) or DEFAULT_LISTEN)
+    tls_cert = pick(given("tls-cert")[0], "tls_cert")
+    tls_key = pick(given("tls-key")[0], "tls_key")
     if bool(tls_cert) != bool(tls_key):
-        parser.error("--tls-cert and --tls-key go together")
-    max_size = pick(args.max_object_size, "max_object_size")
-    if isinstance(max_size, str):
-        max_size = parse_size(max_size)
-    workers = pick(args.workers, "workers") or os.cpu_count() or 1
-    if args.log_format not in ("text", "json"):  # from MULTISTORE_LOG_FORMAT: not checked
-        parser.error(f"--log-format must be text or json, got {args.log_format!r}")
+        raise SettingsError("--tls-cert and --tls-key go together: give both or neither")
+    log_level = checked("log-level", _parse_log_level, "LOG_LEVEL")
+    data_dir, _ = given("data-dir")
+    timeout = checked("shutdown-timeout", _parse_seconds)
+
+    def seconds(name: str, default: float) -> float:
+        value = checked(name, _parse_seconds)
+        return default if value is None else float(value)
+
     return ServerSettings(
-        config=Path(args.config) if args.config else None,
+        config=config,
         host=host,
         port=port,
-        domain=pick(args.domain, "domain") or None,
-        workers=workers,
+        domain=pick(given("domain")[0], "domain") or None,
+        workers=pick(checked("workers", _parse_workers), "workers") or os.cpu_count() or 1,
         tls_cert=Path(tls_cert) if tls_cert else None,
         tls_key=Path(tls_key) if tls_key else None,
-        log_level=str(pick(args.log_level, "log_level") or "INFO").upper(),
-        max_object_size=max_size,
-        data_dir=Path(args.data_dir),
-        shutdown_timeout=args.shutdown_timeout,
+        log_level=log_level or str(getattr(table, "log_level", None) or "INFO").upper(),
+        max_object_size=pick(checked("max-object-size", parse_size), "max_object_size"),
+        data_dir=Path(data_dir or "multistore-data"),
+        shutdown_timeout=30.0 if timeout is None else timeout,
         debug_errors=env.get("MULTISTORE_DEBUG_ERRORS", "") == "1",
         cors_origins=tuple(getattr(table, "cors_origins", None) or ()),
-        header_timeout=float(args.header_timeout),
-        keepalive_timeout=float(args.keepalive_timeout),
-        body_timeout=float(args.body_timeout),
-        max_connections=int(args.max_connections),
-        log_format=args.log_format,
-        stale_upload_age=float(args.stale_upload_age),
-        path_mapping=args.path_mapping,
+        header_timeout=seconds("header-timeout", 30.0),
+        keepalive_timeout=seconds("keepalive-timeout", 75.0),
+        body_timeout=seconds("body-timeout", 60.0),
+        max_connections=checked("max-connections", _parse_count) or 1024,
+        log_format=checked("log-format", _parse_log_format) or "text",
+        path_mapping=args.path_mapping
+        or env.get("MULTISTORE_PATH_MAPPING", "").lower() in ("1", "true"),
+        stale_upload_age=_or_default(checked("stale-upload-age", parse_duration), 7 * 86400.0),
     )
 
 
 def _server_table(path: Path) -> Any:
-    """The ``[server]`` table of the config file, or ``None`` if it cannot be read here.
+    """The ``[server]`` table of the config file.
 
-    A broken file is reported properly when the gateway loads it; settings only need what
-    can be read.
+    A file that cannot be loaded stops startup here, once, before any worker exists. Its
+    warnings (unknown keys) are left to the load that serves it, so they appear once.
     """
     from multistore.static_config import ConfigError, load_config
 
     try:
-        return load_config(path).server
-    except (ConfigError, OSError):
-        return None
+        with config_warnings_muted():
+            return load_config(path).server
+    except ConfigError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+
+
+def _drop_warnings(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.WARNING
+
+
+def mute_config_warnings() -> None:
+    """For the workers that do not announce: the first worker reports config warnings."""
+    logging.getLogger("multistore.static_config").addFilter(_drop_warnings)
+
+
+@contextmanager
+def config_warnings_muted() -> Iterator[None]:
+    config_logger = logging.getLogger("multistore.static_config")
+    drop_warnings = _drop_warnings
+    config_logger.addFilter(drop_warnings)
+    try:
+        yield
+    finally:
+        config_logger.removeFilter(drop_warnings)

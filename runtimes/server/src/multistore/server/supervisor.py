@@ -145,7 +145,8 @@ class Supervisor:
             )
         finally:
             theirs.close()
-        ours.sendall(encode_settings(self._settings))
+        # The first worker reports what was loaded (and a config it cannot serve), once.
+        ours.sendall(encode_settings(dataclasses.replace(self._settings, announce=slot.index == 0)))
         ours.setblocking(False)
         slot.channel, slot.inbox = ours, b""
         slot.started, slot.ready, slot.restart_at = time.monotonic(), False, None
