@@ -528,9 +528,9 @@ def test_backend_prefix_is_stripped(s3_model: ServiceModel) -> None:
     )
     parsed = boto_parse(s3_model, 2, render(query, page, backend_prefix="harvard-lil/"))
     assert parsed["Prefix"] == "staging/"
-    assert keys_of(parsed) == ["staging/file.txt"]
+    assert keys_of(parsed) == ["staging/", "staging/file.txt"]
     assert prefixes_of(parsed) == ["staging/sub/"]
-    assert parsed["KeyCount"] == 2
+    assert parsed["KeyCount"] == 3
 
 
 def test_rewrite_applies_to_prefix_keys_and_common_prefixes(s3_model: ServiceModel) -> None:
@@ -548,24 +548,31 @@ def test_rewrite_applies_to_prefix_keys_and_common_prefixes(s3_model: ServiceMod
 
 
 @pytest.mark.parametrize("version", [1, 2])
-def test_harvard_lil_marker_is_hidden(s3_model: ServiceModel, version: Literal[1, 2]) -> None:
+def test_marker_of_the_requested_prefix_is_listed_under_a_backend_prefix(
+    s3_model: ServiceModel, version: Literal[1, 2]
+) -> None:
     query = ListQuery(version=version, prefix="staging/", delimiter="/")
     page = ListPage(
         entries=[entry("harvard-lil/staging/", 0), entry("harvard-lil/staging/data.csv", 9)],
     )
     parsed = boto_parse(s3_model, version, render(query, page, backend_prefix="harvard-lil/"))
-    assert keys_of(parsed) == ["staging/data.csv"]
+    assert keys_of(parsed) == ["staging/", "staging/data.csv"]
     if version == 2:
-        assert parsed["KeyCount"] == 1
+        assert parsed["KeyCount"] == 2
 
 
 @pytest.mark.parametrize("version", [1, 2])
-def test_marker_of_the_requested_prefix_is_hidden_only_when_browsing(
+def test_marker_of_the_requested_prefix_is_listed_as_s3_lists_it(
     s3_model: ServiceModel, version: Literal[1, 2]
 ) -> None:
     page = ListPage(entries=[entry("staging/", 0), entry("staging/x", 1)])
+    # pyarrow and s3fs learn that a folder exists from exactly this listing
+    # (prefix=dir/&delimiter=/&max-keys=1): hiding the marker makes an empty folder vanish.
     browsing = ListQuery(version=version, prefix="staging/", delimiter="/")
-    assert keys_of(boto_parse(s3_model, version, render(browsing, page))) == ["staging/x"]
+    assert keys_of(boto_parse(s3_model, version, render(browsing, page))) == [
+        "staging/",
+        "staging/x",
+    ]
     # A recursive listing is what `aws s3 rm --recursive s3://b/staging/` deletes from: the
     # marker must be in it, as on S3, or the folder survives the delete (issue 8).
     recursive = ListQuery(version=version, prefix="staging/")
@@ -636,13 +643,16 @@ def test_backend_prefix_own_marker_is_hidden(s3_model: ServiceModel) -> None:
 
 
 def test_v1_next_marker_covers_a_hidden_last_item(s3_model: ServiceModel) -> None:
-    # max-keys=1 and the only item is the hidden marker: without NextMarker there would be
-    # nothing to resume from.
-    query = ListQuery(version=1, prefix="staging/", delimiter="/", max_keys=1)
-    page = ListPage(entries=[entry("staging/", 0)], next_continuation_token="t")
+    # max-keys=1 and the page holds only a folder's marker beside the folder itself (as
+    # non-S3 backends report it): the marker is hidden, and NextMarker still says where to
+    # resume.
+    query = ListQuery(version=1, delimiter="/", max_keys=1)
+    page = ListPage(
+        entries=[entry("photos/", 0)], common_prefixes=["photos/"], next_continuation_token="t"
+    )
     parsed = boto_parse(s3_model, 1, render(query, page))
     assert "Contents" not in parsed
-    assert parsed["NextMarker"] == "staging/"
+    assert parsed["NextMarker"] == "photos/"
 
 
 # --- encoding-type=url --------------------------------------------------------------------
@@ -810,11 +820,9 @@ def expected(*, prefix: str, delimiter: str) -> tuple[list[str], list[str]]:
     )
     assert not whole.is_truncated
     cut = len("harvard-lil/")
-    # Folder markers: the backend prefix's own, those equal to a returned common prefix, and
-    # (when browsing with a delimiter) the requested prefix's.
+    # Folder markers: the backend prefix's own and those equal to a returned common prefix.
+    # The requested prefix's own marker is listed, as S3 lists it.
     hidden = {""} | {p[cut:] for p in whole.common_prefixes}
-    if delimiter and prefix.endswith(delimiter):
-        hidden.add(prefix)
     keys = [e.key[cut:] for e in whole.entries if e.size or e.key[cut:] not in hidden]
     return keys, [p[cut:] for p in whole.common_prefixes]
 
@@ -840,7 +848,10 @@ def test_expected_root_listing_is_what_a_user_sees() -> None:
         ["a.txt", "readme", "zz"],
         ["photos/", "staging/"],
     )
-    assert expected(prefix="staging/", delimiter="/") == (["staging/x"], ["staging/y/"])
+    assert expected(prefix="staging/", delimiter="/") == (
+        ["staging/", "staging/x"],
+        ["staging/y/"],
+    )
     assert expected(prefix="staging/", delimiter="") == (
         ["staging/", "staging/x", "staging/y/z"],
         [],

@@ -95,7 +95,7 @@ def test_sub_prefix_listing_is_rewritten_and_paginated(pages: Any, operation: st
     nested = walk(
         pages, operation, Prefix="x/dir/", Delimiter="/", PaginationConfig={"PageSize": 1}
     )
-    assert keys_of(nested) == ["x/dir/1.txt", "x/dir/2.txt"]
+    assert keys_of(nested) == ["x/dir/", "x/dir/1.txt", "x/dir/2.txt"]
     assert prefixes_of(nested) == ["x/dir/sub/"]
     if operation == "list_objects":
         # V1 pages with a delimiter resume from NextMarker, in the client's form.

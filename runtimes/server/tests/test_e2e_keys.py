@@ -146,7 +146,7 @@ def test_folder_markers_are_listed_as_s3_lists_them(
     browsing = full_client.list_objects_v2(
         Bucket=backend.data, Prefix=unique + "photos/", Delimiter="/"
     )
-    assert [o["Key"] for o in browsing["Contents"]] == [unique + "photos/a.jpg"]
+    assert [o["Key"] for o in browsing["Contents"]] == [unique + "photos/", unique + "photos/a.jpg"]
     recursive = full_client.list_objects_v2(Bucket=backend.data, Prefix=unique + "photos/")
     assert [o["Key"] for o in recursive["Contents"]] == [
         unique + "photos/",

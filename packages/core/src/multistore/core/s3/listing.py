@@ -258,22 +258,18 @@ def _bucket_key_function(backend_prefix: str) -> Callable[[str], str]:
 
 
 def _directory_markers(query: ListQuery, common_prefixes: list[str]) -> set[str]:
-    """Bucket-space keys whose 0-byte objects are folder markers to hide (SPEC §5).
+    """Bucket-space keys whose 0-byte objects are folded away as folder markers (SPEC §5).
 
-    Tools that create "folders" leave a 0-byte ``photos/`` object; listing it next to the
-    ``photos/`` common prefix, or inside the ``photos/`` listing itself, shows a phantom entry
-    (source.coop#245). ``""`` is the marker of the backend prefix itself. Only a key *equal*
-    to such a name is a marker: a genuine 0-byte object ``photos`` beside ``photos/…`` is an
-    object like any other and stays listed.
+    Tools that create "folders" leave a 0-byte ``photos/`` object; in a delimiter listing of
+    the parent it is the ``photos/`` common prefix already and is not listed a second time as
+    a key. ``""`` is the marker of the backend prefix itself. The marker *of the requested
+    prefix* stays listed, as S3 lists it: it is how pyarrow, s3fs and the AWS console learn
+    that an empty folder exists (``prefix=dir/&delimiter=/&max-keys=1``), and how
+    ``aws s3 rm --recursive s3://b/dir/`` finds it to delete. Only a key *equal* to such a
+    name is a marker: a genuine 0-byte object ``photos`` beside ``photos/…`` stays listed.
     """
     markers = set(common_prefixes)
     markers.add("")
-    prefix = query.prefix
-    # Only when browsing (a delimiter listing). A recursive listing is how tools enumerate
-    # what to delete or copy (``aws s3 rm --recursive s3://b/folder/``); S3 returns the
-    # marker there, and hiding it would leave the folder behind after the delete.
-    if query.delimiter and prefix.endswith(query.delimiter):
-        markers.add(prefix)
     return markers
 
 
