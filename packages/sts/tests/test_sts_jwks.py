@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from multistore.server.http_client import HttpClient
+from multistore.http_client import HttpClient
 from multistore.sts.jwks import (
     InsecureIssuerError,
     JwksCache,

@@ -20,6 +20,7 @@ from multistore.testing.venvs import (
 # Distribution → the module it provides: importing it must work with what it declares.
 MODULES = {
     "multistore-core": "multistore.core.gateway",
+    "multistore-http-client": "multistore.http_client.client",
     "multistore-static-config": "multistore.static_config",
     "multistore-sts": "multistore.sts.extension",
     "multistore-server": "multistore.server.cli",

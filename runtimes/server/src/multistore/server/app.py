@@ -23,13 +23,13 @@ from multistore.core.plugins import (
     install_router_extensions,
 )
 from multistore.core.router import Router
+from multistore.http_client import HttpClient
 from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
 from multistore.server.drain import InFlight
 from multistore.server.handler import handle
 from multistore.server.health import healthz, readyz
 from multistore.server.housekeeping import clean_periodically
-from multistore.server.http_client import HttpClient
 from multistore.server.metrics import RECORDER, Labels, SnapshotDirectory, publish_periodically
 from multistore.server.metrics_exposition import MetricsEndpoint
 from multistore.server.settings import ServerSettings, mute_config_warnings

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from multidict import CIMultiDictProxy
 
 from multistore.core.http import TransportError
-from multistore.server.http_client.connection import BackendConnection
-from multistore.server.http_client.pool import OriginPool
+from multistore.http_client.connection import BackendConnection
+from multistore.http_client.pool import OriginPool
 
 
 class ClientResponse:

@@ -19,8 +19,8 @@ import uvloop
 from aiohttp import web
 
 from multistore.core.http import TransportError
-from multistore.server.http_client import ClientSettings, HttpClient
-from multistore.server.http_client.origin import parse_origin, split_url
+from multistore.http_client import ClientSettings, HttpClient
+from multistore.http_client.origin import parse_origin, split_url
 from multistore.testing.tls import TlsFiles
 
 MiB = 1 << 20

@@ -3,8 +3,8 @@
 Implements core's :class:`~multistore.core.http.HttpTransport`; see ``client.HttpClient``.
 """
 
-from multistore.server.http_client.client import HttpClient
-from multistore.server.http_client.response import ClientResponse
-from multistore.server.http_client.settings import ClientSettings
+from multistore.http_client.client import HttpClient
+from multistore.http_client.response import ClientResponse
+from multistore.http_client.settings import ClientSettings
 
 __all__ = ["ClientResponse", "ClientSettings", "HttpClient"]

@@ -16,8 +16,8 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from multidict import CIMultiDict
 
 from multistore.core.http import OutboundBody, TransportError
-from multistore.server.http_client.request_head import RequestHead
-from multistore.server.http_client.settings import ClientSettings
+from multistore.http_client.request_head import RequestHead
+from multistore.http_client.settings import ClientSettings
 
 _CHUNKED_END = b"0\r\n\r\n"
 # Below this an in-memory body rides in the same write (and usually the same segment) as

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable, Mapping
 
 from multistore.core.http import OutboundBody, TransportError
-from multistore.server.http_client.origin import parse_origin, split_url
-from multistore.server.http_client.pool import OriginPool
-from multistore.server.http_client.request_head import build_request_head
-from multistore.server.http_client.response import ClientResponse
-from multistore.server.http_client.settings import ClientSettings
+from multistore.http_client.origin import parse_origin, split_url
+from multistore.http_client.pool import OriginPool
+from multistore.http_client.request_head import build_request_head
+from multistore.http_client.response import ClientResponse
+from multistore.http_client.settings import ClientSettings
 
 ExchangeObserver = Callable[[str, float, str | None], None]
 """Told of every exchange: origin, seconds to the response head, failure kind or None."""

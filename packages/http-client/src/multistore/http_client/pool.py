@@ -14,9 +14,9 @@ import ssl
 from collections import deque
 
 from multistore.core.http import TransportError
-from multistore.server.http_client.connection import BackendConnection
-from multistore.server.http_client.origin import Origin
-from multistore.server.http_client.settings import ClientSettings
+from multistore.http_client.connection import BackendConnection
+from multistore.http_client.origin import Origin
+from multistore.http_client.settings import ClientSettings
 
 
 class OriginPool:
