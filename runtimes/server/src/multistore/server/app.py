@@ -10,18 +10,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web, web_response
 
-from multistore.core.backends.base import BackendServices
-from multistore.core.backends.pool import BackendPool
 from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import HttpTransport
-from multistore.core.mapping import AddressMapping
-from multistore.core.plugins import (
-    ExtensionContext,
-    backend_factories,
-    configured_request_mapper,
-    install_backend_credentials,
-    install_router_extensions,
-)
 from multistore.core.router import Router
 from multistore.http_client import HttpClient
 from multistore.server.connections import ConnectionLimits, GatewayServer
@@ -34,16 +24,15 @@ from multistore.server.metrics import RECORDER, Labels, SnapshotDirectory, publi
 from multistore.server.metrics_exposition import MetricsEndpoint
 from multistore.server.settings import ServerSettings, mute_config_warnings
 from multistore.static_config import (
-    CachedProvider,
     ReloadableProvider,
     StaticConfig,
     load_config,
     parse_config,
 )
+from multistore.static_config.assembly import assemble_gateway, new_backend_pool
 
 logger = logging.getLogger("multistore.server")
 
-USER_AGENT = "multistore/0.1.0"
 SERVER_HEADER = "multistore"
 """Our ``Server`` header: a product name without versions (S3 itself sends ``AmazonS3``)."""
 
@@ -62,96 +51,26 @@ def build_gateway(
     env: Mapping[str, str] | None = None,
     announce: bool = True,
 ) -> ProxyGateway:
-    env = os.environ if env is None else env
-    credentials = CachedProvider(provider)
-    # A reload must not serve keys from the old file out of the cache.
-    provider.on_reload.append(credentials.clear)
     router = Router()
     router.route("/.multistore/healthz", healthz)
     router.route("/.multistore/readyz", readyz)
     shared = SnapshotDirectory(settings.shared_dir) if settings.shared_dir else None
     router.route("/.multistore/metrics", MetricsEndpoint(shared))
-    context = ExtensionContext(
-        settings=dict(env), credentials=credentials, services={"transport": transport}
-    )
-    report = install_router_extensions(router, context)
-    if announce:
-        logger.info(
-            "router extensions installed: %s; declined: %s",
-            ", ".join(report.installed) or "none",
-            ", ".join(report.declined) or "none",
-        )
-    credential_sources, sources_report = install_backend_credentials(context)
-    if announce and (sources_report.installed or sources_report.declined):
-        logger.info(
-            "backend credential sources installed: %s; declined: %s",
-            ", ".join(sources_report.installed) or "none",
-            ", ".join(sources_report.declined) or "none",
-        )
-    services = BackendServices(transport, USER_AGENT, credential_sources)
-    backends = BackendPool(backend_factories(), services)
-    # A bucket whose backend is not installed or cannot be built (missing file root, bad
-    # endpoint) is a startup error, not a 500 at its first request; reloads are held to the
-    # same rule.
-    provider.validators.append(lambda config: check_backends(config, backends))
-    provider.validate_current()
-    mapping = path_mapping(settings, provider, announce=announce)
-    return ProxyGateway(
-        buckets=mapping.buckets if mapping is not None else provider,
-        mapper=mapping,
-        credentials=credentials,
-        backends=backends,
+    return assemble_gateway(
+        provider,
+        transport,
         router=router,
-        temporary_credentials=context.installed.get("temporary_credentials"),
         options=GatewayOptions(
             virtual_host_domain=settings.domain,
             max_object_size=settings.max_object_size,
             debug_errors=settings.debug_errors,
             cors_origins=settings.cors_origins,
         ),
+        env=os.environ if env is None else env,
+        force_path_mapping=settings.path_mapping,
+        announce=announce,
+        log=logger,
     )
-
-
-def path_mapping(
-    settings: ServerSettings, provider: ReloadableProvider, *, announce: bool = True
-) -> AddressMapping | None:
-    """Path mapping, when ``--path-mapping`` or a ``[path_mapping]`` table turns it on.
-
-    Its options are read once at startup; a reload changes buckets, not the mapping.
-    """
-    mapping = configured_request_mapper(
-        "path_mapping",
-        provider.current.config.extra_sections.get("path_mapping"),
-        provider,
-        forced=settings.path_mapping,
-        distribution="multistore-path-mapping",
-    )
-    if mapping is None:
-        return None
-    if announce:
-        logger.info("path mapping on: %r", mapping)
-    return mapping
-
-
-def new_backend_pool(transport: HttpTransport) -> BackendPool:
-    """Backends without credential sources: enough for housekeeping on ``file`` buckets."""
-    return BackendPool(backend_factories(), BackendServices(transport, USER_AGENT))
-
-
-def check_backends(config: StaticConfig, backends: BackendPool) -> None:
-    problems = []
-    for bucket in config.buckets:
-        if not backends.supports(bucket.backend_type):
-            problems.append(
-                f"bucket {bucket.name!r}: backend_type {bucket.backend_type!r} is not installed"
-            )
-            continue
-        try:
-            backends.build(bucket)
-        except (ValueError, OSError) as exc:
-            problems.append(str(exc))  # backends name the bucket in their messages
-    if problems:
-        raise ValueError("; ".join(problems))
 
 
 @dataclass(slots=True)
