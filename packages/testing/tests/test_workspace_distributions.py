@@ -24,6 +24,7 @@ MODULES = {
     "multistore-static-config": "multistore.static_config",
     "multistore-sts": "multistore.sts.extension",
     "multistore-server": "multistore.server.cli",
+    "multistore-lambda": "multistore.aws_lambda.runtime",
     "multistore-testing": "multistore.testing.plugin",
     "multistore-example-extension": "multistore.example_extension",
     "multistore-oidc-provider": "multistore.oidc_provider.extension",

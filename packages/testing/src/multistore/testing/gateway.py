@@ -123,15 +123,19 @@ def running_gateway(
     python: str | None = None,
     startup_timeout: float = 30.0,
     port: int | None = None,
+    runtime: str = "server",
 ) -> Iterator[GatewayProcess]:
     """Start the gateway on a free loopback port; stop it (by PID) on exit.
 
     ``config`` is a dict (written as JSON), a path, or None for the demo mode. ``port``
     fixes the port when the gateway's own URL must be known before it starts (e.g. it is
-    the OIDC issuer another gateway trusts).
+    the OIDC issuer another gateway trusts). ``runtime="lambda"`` starts
+    ``multistore-lambda-local`` instead: the Lambda handler behind Function URL events
+    (it takes only ``--config`` and ``--listen``, and needs a config).
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    command = [python or sys.executable, "-m", "multistore.server"]
+    module = {"server": "multistore.server", "lambda": "multistore.aws_lambda.local"}[runtime]
+    command = [python or sys.executable, "-m", module]
     if isinstance(config, Path):
         command += ["--config", str(config)]
     elif config is not None:
@@ -139,10 +143,13 @@ def running_gateway(
         path.write_text(json.dumps(config))
         command += ["--config", str(path)]
     port = port or free_port()
-    command += ["--listen", f"127.0.0.1:{port}", "--workers", "1", *args]
+    command += ["--listen", f"127.0.0.1:{port}"]
+    if runtime == "server":
+        command += ["--workers", "1"]
+    command += list(args)
     if tls is not None:
         command += ["--tls-cert", str(tls.server_cert), "--tls-key", str(tls.server_key)]
-    if config is None and "--data-dir" not in args:
+    if runtime == "server" and config is None and "--data-dir" not in args:
         command += ["--data-dir", str(workdir / "data")]
     process_env = {k: v for k, v in os.environ.items() if not k.startswith("MULTISTORE_")}
     process_env.update(env or {})

@@ -1,10 +1,11 @@
 """Lambda HTTP events in, response dicts out, for the four ways HTTP reaches a function.
 
-| shape | detected by | path and query as they arrive |
-|---|---|---|
-| Function URL, HTTP API (payload 2.0) | ``version == "2.0"`` | ``rawPath`` and ``rawQueryString`` as sent (the query verbatim; see ``raw_path_v2``) |
-| REST API (payload 1.0) | ``requestContext.httpMethod`` or ``resourcePath`` | ``path`` and the query parameters already percent-decoded |
-| ALB target group | ``requestContext.elb`` | ``path`` and query parameters as received (still encoded) |
+- Function URLs and HTTP APIs (payload 2.0, ``version == "2.0"``): ``rawPath`` and
+  ``rawQueryString`` as sent (see ``raw_path_v2`` for the one exception).
+- REST APIs (payload 1.0, ``requestContext.httpMethod``): ``path`` and the query parameters
+  arrive already percent-decoded.
+- ALB target groups (``requestContext.elb``): ``path`` and query parameters as received,
+  still encoded.
 
 SigV4 signs the path and query exactly as the client sent them, so each shape is turned back
 into that wire form here (``docs/deployment.md``, "Lambda", says where this cannot be exact).
@@ -62,6 +63,16 @@ def detect(event: Mapping[str, Any]) -> Shape:
 
 
 def parse(event: Mapping[str, Any]) -> LambdaRequest:
+    request = _parse(event)
+    # The front end has read the whole body (de-chunked if it came chunked): its length is
+    # known, and the gateway needs it for uploads.
+    request.headers.popall("Transfer-Encoding", None)
+    if request.body or request.method in ("PUT", "POST"):
+        request.headers["Content-Length"] = str(len(request.body))
+    return request
+
+
+def _parse(event: Mapping[str, Any]) -> LambdaRequest:
     shape = detect(event)
     body = _body(event)
     if shape is Shape.FUNCTION_URL:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from xml.sax.saxutils import escape
 
 from multistore.aws_lambda.events import Shape
+from multistore.core.errors import EntityTooLarge, S3Error
 
 MiB = 1 << 20
 JSON_LIMIT = {Shape.FUNCTION_URL: 6 * MiB, Shape.REST_API: 6 * MiB, Shape.ALB: 1 * MiB}
@@ -35,13 +35,17 @@ def fits(shape: Shape, answer: dict[str, Any]) -> bool:
     return len(json.dumps(answer, separators=(",", ":"))) <= JSON_LIMIT[shape]
 
 
-def error_xml(code: str, message: str, resource: str, request_id: str) -> bytes:
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>"
-        f"<Resource>{escape(resource)}</Resource><RequestId>{escape(request_id)}</RequestId>"
-        "</Error>"
-    ).encode()
+class UploadTooLarge(EntityTooLarge):
+    """A request body Lambda cannot carry: 413, answered before any backend write."""
+
+    status = 413
+
+
+class ResponseTooLarge(S3Error):
+    """A response body Lambda cannot carry; the message says how to get it instead."""
+
+    code, status = "ResponseTooLarge", 413
+    default_message = "The response exceeds the size a Lambda response can carry."
 
 
 def too_large_upload(shape: Shape, size: int) -> str:

@@ -1,0 +1,139 @@
+"""``multistore-lambda-local --config F --listen H:P``: the handler served over HTTP.
+
+Each HTTP request becomes a Function URL event (payload 2.0, path and query verbatim, body
+base64), goes through :func:`multistore.aws_lambda.runtime.Container.invoke`, and the
+answer dict goes back out as HTTP. One request at a time, as one Lambda execution
+environment serves them. Bodies over the Function URL limit are refused here with 413, as
+Lambda refuses such invocations before the function runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+from multistore.aws_lambda import limits
+from multistore.aws_lambda.events import Shape
+from multistore.aws_lambda.runtime import Container
+
+
+def to_event(
+    method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes, peer: str
+) -> dict[str, Any]:
+    """A Function URL event for one HTTP request, shaped as Lambda builds it."""
+    path, _, query = target.partition("?")
+    joined: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+        elif key in joined:
+            joined[key] += f",{value}"
+        else:
+            joined[key] = value
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": joined,
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": peer},
+            "domainName": joined.get("host", ""),
+            "stage": "$default",
+        },
+        "body": base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": True,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    return event
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    container: Container
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        limit = limits.body_limit(Shape.FUNCTION_URL)
+        if length > limit:
+            self._refuse(length)
+            return
+        body = self.rfile.read(length) if length else b""
+        event = to_event(
+            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+        )
+        answer = self.container.invoke(event)
+        self._write(answer)
+
+    def _refuse(self, length: int) -> None:
+        message = limits.too_large_upload(Shape.FUNCTION_URL, length)
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>EntityTooLarge</Code>'
+            f"<Message>{message}</Message></Error>"
+        ).encode()
+        self.send_response(413)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(xml)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(xml)
+        self.close_connection = True
+
+    def _write(self, answer: dict[str, Any]) -> None:
+        raw = answer.get("body") or ""
+        body = base64.b64decode(raw) if answer.get("isBase64Encoded") else raw.encode()
+        self.send_response_only(answer["statusCode"])
+        headers: dict[str, str] = answer.get("headers") or {}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        for cookie in answer.get("cookies") or ():
+            self.send_header("Set-Cookie", cookie)
+        if "content-length" not in {name.lower() for name in headers}:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="multistore-lambda-local",
+        description="Serve the multistore Lambda handler over HTTP, as a Function URL would.",
+    )
+    parser.add_argument("--config", required=True, help="the gateway config (TOML or JSON)")
+    parser.add_argument(
+        "--listen", default="127.0.0.1:8080", help="HOST:PORT (default: 127.0.0.1:8080)"
+    )
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    env = dict(os.environ, CONFIG_PATH=args.config)
+    env.pop("MULTISTORE_CONFIG", None)
+    container = Container(env)
+    container.gateway()  # build now: a broken config stops here, before listening
+    handler = type("Handler", (_Handler,), {"container": container})
+    server = HTTPServer((host or "127.0.0.1", int(port)), handler)
+    print(f"multistore-lambda-local serving on http://{args.listen}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        container.close()
+
+
+if __name__ == "__main__":
+    main()
