@@ -28,7 +28,7 @@ def event(
                                         "sourceIp": "127.0.0.1"}},
             "body": encoded, "isBase64Encoded": True,
         }  # fmt: skip
-    raw_items = [tuple(p.split("=", 1)) if "=" in p else (p, "") for p in query.split("&") if p]
+    raw_items = [_pair(p) for p in query.split("&") if p]
     if shape == "rest_api":
         decoded = parse_qsl(query, keep_blank_values=True)
         multi: dict[str, list[str]] = {}
@@ -57,6 +57,11 @@ def event(
         alb["headers"] = headers
         alb["queryStringParameters"] = dict(raw_items)
     return alb
+
+
+def _pair(parameter: str) -> tuple[str, str]:
+    name, _, value = parameter.partition("=")
+    return name, value
 
 
 def answer_body(answer: dict[str, Any]) -> bytes:
