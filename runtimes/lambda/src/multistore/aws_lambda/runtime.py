@@ -101,7 +101,7 @@ async def serve(gateway: ProxyGateway, request: LambdaRequest) -> dict[str, Any]
         error: S3Error = limits.UploadTooLarge(
             limits.too_large_upload(request.shape, len(request.body))
         )
-        return _answer(request, gateway.error_response(error, _with_id(info)), b"")
+        return _error(request, gateway, error, _with_id(info))
     if _is_form_post(request):
         info.form_body = request.body  # STS and other routes read form bodies
     await gateway.handle(info, BytesBody(request.body), progress=handled)
@@ -115,7 +115,7 @@ async def serve(gateway: ProxyGateway, request: LambdaRequest) -> dict[str, Any]
         answer = await _buffer_stream(gateway, request, info, result, body_limit, head=head)
     if not limits.fits(request.shape, answer):
         error = limits.ResponseTooLarge(limits.too_large_response(request.shape, None))
-        answer = _answer(request, gateway.error_response(error, info), b"")
+        answer = _error(request, gateway, error, info)
     if gateway.has_middlewares:
         await gateway.complete(
             CompletedRequest(
@@ -132,6 +132,14 @@ async def serve(gateway: ProxyGateway, request: LambdaRequest) -> dict[str, Any]
             )
         )
     return answer
+
+
+def _error(
+    request: LambdaRequest, gateway: ProxyGateway, error: S3Error, info: RequestInfo
+) -> dict[str, Any]:
+    response = gateway.error_response(error, info)
+    head = request.method == "HEAD"
+    return _answer(request, response, b"" if head else response.body, response.body)
 
 
 def _with_id(info: RequestInfo) -> RequestInfo:
@@ -157,14 +165,14 @@ async def _buffer_stream(
         size = result.content_length
         if size is not None and size > body_limit:
             error = limits.ResponseTooLarge(limits.too_large_response(request.shape, size))
-            return _answer(request, gateway.error_response(error, info), b"")
+            return _error(request, gateway, error, info)
         chunks: list[bytes] = []
         total = 0
         async for chunk in result.body:
             total += len(chunk)
             if total > body_limit:
                 error = limits.ResponseTooLarge(limits.too_large_response(request.shape, None))
-                return _answer(request, gateway.error_response(error, info), b"")
+                return _error(request, gateway, error, info)
             chunks.append(chunk)
         return _answer(request, result, b"".join(chunks))
     finally:
