@@ -96,7 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         for cookie in answer.get("cookies") or ():
             self.send_header("Set-Cookie", cookie)
-        if "content-length" not in {name.lower() for name in headers}:
+        framed = answer["statusCode"] in (204, 304) or any(
+            name.lower() == "content-length" for name in headers
+        )
+        if not framed:
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
