@@ -42,6 +42,12 @@ MASKS = [
     (re.compile(rb"<UploadId>[^<]*</UploadId>"), b"<UploadId/>"),
     (re.compile(rb"<Initiated>[^<]*</Initiated>"), b"<Initiated/>"),
 ]
+# STS (a Router extension found by entry point) is on in both runtimes.
+STS_ENV = {"SESSION_TOKEN_KEY": base64.b64encode(b"k" * 32).decode()}
+STS_FORM = (
+    b"Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3A"
+    b"role%2Fnone&RoleSessionName=s&WebIdentityToken=not-a-jwt"
+)
 ODD_KEYS = ["plain.txt", "with space.txt", "100%.txt", "a+b=c&d.txt", "ünïcødé/ключ.bin"]
 
 
@@ -206,6 +212,11 @@ def scenario(bucket: str) -> list[tuple[str, Callable[[Target], RawResponse]]]:
     )
     step("anonymous")(lambda t: t.call("GET", key_path(bucket, "with space.txt"), signed=False))
     step("unsupported")(lambda t: t.call("GET", f"/{bucket}", "torrent"))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    step("sts at /.sts")(
+        lambda t: t.call("POST", "/.sts", body=STS_FORM, headers=form, signed=False)
+    )
+    step("sts at /")(lambda t: t.call("POST", "/", body=STS_FORM, headers=form, signed=False))
     step("final list")(lambda t: t.call("GET", f"/{bucket}", "list-type=2"))
     return steps
 
@@ -218,8 +229,8 @@ def targets(
     server_config = lambda_config(moto_s3, "parity-server", base / "server-files")
     lambda_cfg = lambda_config(moto_s3, "parity-lambda", base / "lambda-files")
     with (
-        running_gateway(server_config, base / "server") as server,
-        running_gateway(lambda_cfg, base / "lambda", runtime="lambda") as handler,
+        running_gateway(server_config, base / "server", env=STS_ENV) as server,
+        running_gateway(lambda_cfg, base / "lambda", env=STS_ENV, runtime="lambda") as handler,
     ):
         yield Target(server), Target(handler)
 
@@ -240,3 +251,11 @@ def test_parity_covers_every_kind_of_answer(targets: tuple[Target, Target]) -> N
     server, _ = targets
     statuses = {normalized(run(server))[0] for _, run in scenario("files")}
     assert {200, 204, 206, 304, 403, 404, 412, 416, 501} <= statuses, statuses
+
+
+def test_sts_answers_in_both_runtimes(targets: tuple[Target, Target]) -> None:
+    """The STS extension was found by entry point in the Lambda runtime too."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for target in targets:
+        answer = target.call("POST", "/.sts", body=STS_FORM, headers=form, signed=False)
+        assert b"<ErrorResponse" in answer.body, answer
