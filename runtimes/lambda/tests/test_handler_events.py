@@ -118,3 +118,27 @@ def test_cookies_and_multi_value_answers(container: Container) -> None:
     assert "multiValueHeaders" in answer
     assert answer["multiValueHeaders"]["Content-Type"] == ["application/xml"]
     assert answer["statusDescription"] == "404 Not Found"
+
+
+def test_warm_invocations_reuse_the_loop_and_backend_connections(container: Container) -> None:
+    """One event loop, one gateway and one pooled client per execution environment.
+
+    (moto closes every connection after its answer, so reuse of a kept-alive connection is
+    shown by the client's own tests, packages/http-client, not here.)"""
+    url, headers = signed("PUT", "data", "warm/object", body=b"warm")
+    assert invoke(container, "function_url", "PUT", url, headers, b"warm")[0] == 200
+    loop, gateway, client = container.loop, container.gateway(), container.client
+    assert client is not None
+    for _ in range(5):
+        url, headers = signed("GET", "data", "warm/object")
+        assert invoke(container, "function_url", "GET", url, headers, b"")[0] == 200
+    assert (container.loop, container.gateway(), container.client) == (loop, gateway, client)
+    assert not loop.is_closed()
+    # Every invocation went through this client: it holds the pool of moto's origin.
+    assert [origin for origin, _, _ in client.pool_usage()] == [gateway_origin(container)]
+
+
+def gateway_origin(container: Container) -> str:
+    config = container.gateway().buckets.current.config  # type: ignore[union-attr]
+    endpoint = next(b for b in config.buckets if b.name == "data").backend_options["endpoint"]
+    return str(endpoint).rstrip("/")
