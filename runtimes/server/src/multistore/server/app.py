@@ -20,6 +20,7 @@ from multistore.core.plugins import (
     backend_factories,
     configured_request_mapper,
     install_backend_credentials,
+    install_middleware,
     install_router_extensions,
 )
 from multistore.core.router import Router
@@ -96,6 +97,12 @@ def build_gateway(
     provider.validators.append(lambda config: check_backends(config, backends))
     provider.validate_current()
     mapping = path_mapping(settings, provider, announce=announce)
+    # Like path mapping, middleware reads its table once at startup.
+    middlewares, middleware_report = install_middleware(
+        provider.current.config.extra_sections, context
+    )
+    if announce and middleware_report.installed:
+        logger.info("middleware installed: %s", ", ".join(middleware_report.installed))
     return ProxyGateway(
         buckets=mapping.buckets if mapping is not None else provider,
         mapper=mapping,
@@ -103,6 +110,7 @@ def build_gateway(
         backends=backends,
         router=router,
         temporary_credentials=context.installed.get("temporary_credentials"),
+        middlewares=middlewares,
         options=GatewayOptions(
             virtual_host_domain=settings.domain,
             max_object_size=settings.max_object_size,
@@ -173,6 +181,14 @@ class Worker:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        for middleware in self.gateway.middlewares:
+            # Metering flushes its queued usage events and closes its Redis connections.
+            close = getattr(middleware, "close", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:
+                    logger.exception("closing middleware %r failed", middleware)
         if self.shared_metrics is not None:
             # The last counts of this process outlive it (counters never go down).
             self.shared_metrics.publish(RECORDER.snapshot())

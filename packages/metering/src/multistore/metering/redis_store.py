@@ -1,0 +1,130 @@
+"""The Redis store: every worker and machine pointing at one Redis shares one budget.
+
+A check is one round trip: one Lua script reads and prunes every window the request is
+subject to, and admits it (taking a unit of each rate limit) only if all have room, so two
+workers can never both take the last unit. The script reads Redis's clock, so machines whose
+clocks disagree still agree on the windows. When Redis cannot be reached the store says so
+at once (:class:`StoreUnavailable`) and does not try again for ``retry_interval`` seconds,
+so a Redis outage costs requests no timeouts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from multistore.metering.stores import StoreUnavailable
+from multistore.metering.windows import SLOTS, Check
+
+_NOW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+CHECK_SCRIPT = (
+    _NOW
+    + """
+local wait = 0
+for i = 1, #KEYS do
+  local base = (i - 1) * 5
+  local limit = tonumber(ARGV[base + 1])
+  local window = tonumber(ARGV[base + 2])
+  local slot = tonumber(ARGV[base + 3])
+  local cost = tonumber(ARGV[base + 4])
+  local oldest = math.floor((now - window) / slot) + 1
+  local fields = redis.call('HGETALL', KEYS[i])
+  local used = 0
+  local first = nil
+  for j = 1, #fields, 2 do
+    local index = tonumber(fields[j])
+    if index < oldest then
+      redis.call('HDEL', KEYS[i], fields[j])
+    else
+      used = used + tonumber(fields[j + 1])
+      if first == nil or index < first then first = index end
+    end
+  end
+  local over
+  if ARGV[base + 5] == '1' then over = used >= limit else over = used + cost > limit end
+  if over then
+    local span = slot
+    if first ~= nil then span = math.max(slot, first * slot + window - now + slot) end
+    if span > wait then wait = span end
+  end
+end
+if wait > 0 then return wait end
+for i = 1, #KEYS do
+  local base = (i - 1) * 5
+  if ARGV[base + 5] == '1' then
+    local slot = tonumber(ARGV[base + 3])
+    redis.call('HINCRBY', KEYS[i], string.format('%d', math.floor(now / slot)), 1)
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[base + 2]) + slot)
+  end
+end
+return 0
+"""
+)
+
+CHARGE_SCRIPT = (
+    _NOW
+    + """
+local amount = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local window = tonumber(ARGV[i + 1])
+  local slot = math.max(1, math.floor(window / """
+    + str(SLOTS)
+    + """))
+  redis.call('HINCRBY', KEYS[i], string.format('%d', math.floor(now / slot)), amount)
+  redis.call('PEXPIRE', KEYS[i], window + slot)
+end
+return 0
+"""
+)
+
+
+class RedisStore:
+    def __init__(
+        self, url: str, *, timeout: float = 0.5, retry_interval: float = 1.0, client: Any = None
+    ) -> None:
+        # No retries inside redis-py: a refused check must come back in one timeout at most.
+        self.client: Redis = client or Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        )
+        self._check = self.client.register_script(CHECK_SCRIPT)
+        self._charge = self.client.register_script(CHARGE_SCRIPT)
+        self._retry_interval = retry_interval
+        self._retry_at = 0.0
+
+    async def _run(self, script: Any, keys: list[str], args: list[int]) -> Any:
+        if time.monotonic() < self._retry_at:
+            raise StoreUnavailable("redis unreachable moments ago, not retried yet")
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            self._retry_at = time.monotonic() + self._retry_interval
+            raise StoreUnavailable(f"redis: {exc}") from None
+
+    async def check(self, checks: Sequence[Check]) -> float | None:
+        args: list[int] = []
+        for check in checks:
+            args += [check.limit, check.window_ms, check.slot_ms, check.cost, check.counts_request]
+        wait = int(await self._run(self._check, [c.key for c in checks], args))
+        return wait / 1000 if wait else None
+
+    async def charge(self, keys: Sequence[tuple[str, int]], amount: int) -> None:
+        await self._run(self._charge, [k for k, _ in keys], [amount, *(w for _, w in keys)])
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def __repr__(self) -> str:
+        return "RedisStore()"
+
+
+__all__ = ["CHARGE_SCRIPT", "CHECK_SCRIPT", "RedisStore"]
