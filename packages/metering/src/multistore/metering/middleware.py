@@ -80,6 +80,8 @@ class MeteringMiddleware:
         return await next(ctx)
 
     async def after_dispatch(self, completed: CompletedRequest) -> None:
+        if completed.operation is None and completed.error_code is None:
+            return  # health checks, metrics scrapes, STS: the gateway's own routes
         # Requests refused before the chain (bad signature, no bucket) are recorded too:
         # they cost a round trip, and an operator wants to see who sends them.
         self.usage_recorder.record(UsageEvent.of(completed))

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-from redis.retry import Retry
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from multistore.metering.stores import StoreUnavailable
 from multistore.metering.windows import SLOTS, Check
@@ -106,14 +107,21 @@ class RedisStore:
             raise StoreUnavailable("redis unreachable moments ago, not retried yet")
         try:
             return await script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            # Only an unreachable Redis is an outage; any other error is a bug and says so.
             self._retry_at = time.monotonic() + self._retry_interval
             raise StoreUnavailable(f"redis: {exc}") from None
 
     async def check(self, checks: Sequence[Check]) -> float | None:
         args: list[int] = []
         for check in checks:
-            args += [check.limit, check.window_ms, check.slot_ms, check.cost, check.counts_request]
+            args += [
+                check.limit,
+                check.window_ms,
+                check.slot_ms,
+                check.cost,
+                int(check.counts_request),
+            ]
         wait = int(await self._run(self._check, [c.key for c in checks], args))
         return wait / 1000 if wait else None
 
