@@ -49,3 +49,26 @@ def test_byte_quota_refuses_once_spent_and_per_client(root: Path, tmp_path: Path
         refused = send("PUT", put, headers=headers, body=body)
         assert refused.status == 429, refused.body
         assert not (root / "up.bin").exists()
+
+
+def test_anonymous_budgets_follow_the_real_client_ip_behind_a_trusted_proxy(
+    root: Path, tmp_path: Path
+) -> None:
+    (root / "a.txt").write_bytes(b"hello")
+    metering = {"sink": "none", "rate_limits": {"anonymous": {"requests": 2, "seconds": 30}}}
+    trusted = metered_config(root, metering, server={"trusted_proxies": ["127.0.0.1"]})
+    with running_gateway(trusted, tmp_path / "trusted") as gateway:
+        url = f"{gateway.url}/public/a.txt"
+        first = {"X-Forwarded-For": "203.0.113.1"}
+        second = {"X-Forwarded-For": "203.0.113.2"}
+        assert [send("GET", url, headers=first).status for _ in range(3)] == [200, 200, 429]
+        assert send("GET", url, headers=second).status == 200
+    untrusted = metered_config(root, metering, server={"trusted_proxies": ["10.0.0.0/8"]})
+    with running_gateway(untrusted, tmp_path / "untrusted") as gateway:
+        url = f"{gateway.url}/public/a.txt"
+        # A client cannot buy itself a fresh budget by writing a new X-Forwarded-For.
+        statuses = [
+            send("GET", url, headers={"X-Forwarded-For": f"198.51.100.{n}"}).status
+            for n in range(3)
+        ]
+        assert statuses == [200, 200, 429]

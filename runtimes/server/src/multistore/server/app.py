@@ -24,6 +24,7 @@ from multistore.core.plugins import (
     install_router_extensions,
 )
 from multistore.core.router import Router
+from multistore.server.client_ip import TrustedProxies
 from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
 from multistore.server.drain import InFlight
@@ -170,6 +171,8 @@ class Worker:
     config: ReloadableProvider
     client: HttpClient
     shared_metrics: SnapshotDirectory | None = None
+    trusted_proxies: TrustedProxies | None = None
+    """``[server] trusted_proxies``: whose ``X-Forwarded-For``/``Forwarded`` are believed."""
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def reload(self) -> None:
@@ -224,6 +227,8 @@ async def assemble(settings: ServerSettings, *, announce: bool = True) -> Worker
         raise
     RECORDER.gauge_sources.append(_pool_gauges(client))
     worker = Worker(gateway, provider, client)
+    if settings.trusted_proxies:
+        worker.trusted_proxies = TrustedProxies(settings.trusted_proxies)
     if settings.stale_upload_age > 0:
         # Its own file backends: they share the serving ones' on-disk locks (flock).
         cleanup = clean_periodically(
@@ -278,9 +283,12 @@ def create_server(
     limits = limits or ConnectionLimits()
     body_timeout = limits.body_timeout or None
     closing = (lambda: in_flight.draining) if in_flight is not None else None
+    trusted = worker.trusted_proxies
 
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        return await handle(request, gateway, body_timeout=body_timeout, closing=closing)
+        return await handle(
+            request, gateway, body_timeout=body_timeout, closing=closing, trusted_proxies=trusted
+        )
 
     return GatewayServer(
         in_flight.wrap(handler) if in_flight is not None else handler,
