@@ -93,3 +93,19 @@ async def test_a_full_queue_drops_and_counts_instead_of_waiting() -> None:
     await recorder.close()
     assert [e.request_id for e in sink.written] == ["r0", "r1", "r2", "r3"]
     assert recorder.written == 4
+
+
+def test_the_worked_config_in_the_docs_is_valid() -> None:
+    import tomllib
+    from pathlib import Path
+
+    docs = Path(__file__).parents[3] / "docs" / "metering.md"
+    text = docs.read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    table = dict(tomllib.loads(block)["metering"])
+    config = parse_metering(table)
+    assert config.store == "redis"
+    assert config.quotas[0].bytes == 50 << 30
+    assert config.quotas[0].seconds == 86400
+    assert config.anonymous_rate is not None
+    assert (config.anonymous_rate.requests, config.anonymous_rate.seconds) == (200, 10)

@@ -51,8 +51,7 @@ for i = 1, #KEYS do
       if first == nil or index < first then first = index end
     end
   end
-  local over
-  if ARGV[base + 5] == '1' then over = used >= limit else over = used + cost > limit end
+  local over = used >= limit or (ARGV[base + 5] ~= '1' and used + cost > limit)
   if over then
     local span = slot
     if first ~= nil then span = math.max(slot, first * slot + window - now + slot) end

@@ -49,7 +49,9 @@ class MemoryStore:
             slots = self._windows.get(check.key, {})
             live_slots(slots, now, check.window_ms, check.slot_ms)
             used = sum(slots.values())
-            over = used >= check.limit if check.counts_request else used + check.cost > check.limit
+            over = used >= check.limit or (
+                not check.counts_request and used + check.cost > check.limit
+            )
             if over:
                 span = retry_after_ms(slots, now, check.window_ms, check.slot_ms)
                 wait = max(wait, span)

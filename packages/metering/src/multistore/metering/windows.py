@@ -17,8 +17,9 @@ class Check:
     """One limit to test for a request.
 
     ``counts_request``: a request-rate limit, which takes one unit when it admits the
-    request. Otherwise a byte quota: admitted while ``used + cost <= limit`` (``cost`` is
-    the bytes the request announces it will upload), charged later with what really moved.
+    request. Otherwise a byte quota: admitted while ``used < limit`` and
+    ``used + cost <= limit`` (``cost`` is the bytes the request announces it will upload),
+    charged later with what really moved.
     """
 
     key: str
