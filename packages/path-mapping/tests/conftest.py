@@ -21,14 +21,11 @@ from typing import Any
 
 import pytest
 
+from multistore.core.config import Action
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
 
-ALL_ACTIONS = [
-    "get_object", "get_object_version", "head_object", "put_object", "delete_object",
-    "list_bucket", "create_multipart_upload", "upload_part", "complete_multipart_upload",
-    "abort_multipart_upload",
-]  # fmt: skip
+ALL_ACTIONS = [action.value for action in Action]
 
 FULL = ("AKIAPMFULL0000000000", "path-mapping-full-secret")
 CLIMATE = ("AKIAPMCLIMATE0000000", "path-mapping-climate-secret")

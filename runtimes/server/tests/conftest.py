@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,15 +11,13 @@ from typing import Any
 
 import pytest
 
+from multistore.core.config import Action
+from multistore.testing.aws_cli import run_aws_cli
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
 from multistore.testing.tls import TlsFiles
 
-ALL_ACTIONS = [
-    "get_object", "get_object_version", "head_object", "put_object", "delete_object",
-    "list_bucket", "create_multipart_upload", "upload_part", "complete_multipart_upload",
-    "abort_multipart_upload",
-]  # fmt: skip
+ALL_ACTIONS = [action.value for action in Action]
 
 FULL = ("AKIAFULL000000000000", "full-secret-key")
 PREFIXED = ("AKIAPREFIX0000000000", "prefix-secret-key")
@@ -206,17 +203,4 @@ def tls_gateway(
 
 
 def aws_cli(gateway: GatewayProcess, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID=FULL[0],
-        AWS_SECRET_ACCESS_KEY=FULL[1],
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
-    if gateway.ca_cert is not None:
-        env["AWS_CA_BUNDLE"] = str(gateway.ca_cert)
-    command = [sys.executable, "-m", "awscli", *args, "--endpoint-url", gateway.url]
-    return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return run_aws_cli(gateway, *args, credentials=FULL, cwd=cwd)
