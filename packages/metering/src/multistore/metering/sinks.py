@@ -79,6 +79,8 @@ class BatchingRecorder:
     """A ``UsageRecorder`` that hands events to ``sink`` in batches, off the request path."""
 
     CLOSE_TIMEOUT = 5.0
+    LINGER = 0.1
+    """Seconds a partial batch waits for more events before it is written."""
 
     def __init__(self, sink: UsageSink, *, queue_size: int = 10_000, batch_size: int = 500):
         self.sink = sink
@@ -100,6 +102,9 @@ class BatchingRecorder:
     async def _drain(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self._queue.qsize() < self.batch_size - 1:
+                # Let a batch gather: one write per interval, not one per request.
+                await asyncio.sleep(self.LINGER)
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             await self._write(batch)
