@@ -117,6 +117,8 @@ class RedisStore:
         self._charge_interval = charge_interval
         self._pending: dict[tuple[str, int], int] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._waiting: list[tuple[list[str], list[int], asyncio.Future[int]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def _run(self, script: Any, keys: list[str], args: list[int]) -> Any:
         if time.monotonic() < self._retry_at:
@@ -129,17 +131,50 @@ class RedisStore:
             raise StoreUnavailable(f"redis: {exc}") from None
 
     async def check(self, checks: Sequence[Check]) -> float | None:
+        if time.monotonic() < self._retry_at:
+            raise StoreUnavailable("redis unreachable moments ago, not retried yet")
         args: list[int] = []
         for check in checks:
-            args += [
-                check.limit,
-                check.window_ms,
-                check.slot_ms,
-                check.cost,
-                int(check.counts_request),
-            ]
-        wait = int(await self._run(self._check, [c.key for c in checks], args))
+            args += [check.limit, check.window_ms, check.slot_ms, check.cost]
+            args.append(int(check.counts_request))
+        # Checks that arrive in the same turn of the event loop share one pipeline: still one
+        # script (atomic) per check, but one round trip for all of them.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._waiting.append(([c.key for c in checks], args, future))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._send_waiting)
+        wait = await future
         return wait / 1000 if wait else None
+
+    def _send_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        task = asyncio.get_running_loop().create_task(self._pipeline(waiting))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _pipeline(
+        self, waiting: list[tuple[list[str], list[int], asyncio.Future[int]]]
+    ) -> None:
+        try:
+            if time.monotonic() < self._retry_at:
+                raise StoreUnavailable("redis unreachable moments ago, not retried yet")
+            pipeline = self.client.pipeline(transaction=False)
+            for keys, args, _ in waiting:
+                await self._check(keys=keys, args=args, client=pipeline)
+            try:
+                results = await pipeline.execute()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                self._retry_at = time.monotonic() + self._retry_interval
+                raise StoreUnavailable(f"redis: {exc}") from None
+        except Exception as exc:
+            for _, _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, _, future), result in zip(waiting, results, strict=True):
+            if not future.done():
+                future.set_result(int(result))
 
     async def charge(self, keys: Sequence[tuple[str, int]], amount: int) -> None:
         for key in keys:
