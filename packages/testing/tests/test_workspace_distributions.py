@@ -29,6 +29,7 @@ MODULES = {
     "multistore-example-extension": "multistore.example_extension",
     "multistore-oidc-provider": "multistore.oidc_provider.extension",
     "multistore-path-mapping": "multistore.path_mapping.plugin",
+    "multistore-metering": "multistore.metering.plugin",
 }
 
 

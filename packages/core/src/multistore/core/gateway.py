@@ -287,6 +287,10 @@ class ProxyGateway:
         return Response(error.status, headers, body)
 
     @property
+    def middlewares(self) -> tuple[Middleware, ...]:
+        return self._middlewares
+
+    @property
     def has_middlewares(self) -> bool:
         """Whether anyone listens to :meth:`complete` (runtimes skip building the record)."""
         return bool(self._middlewares)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from multistore.core.backends.credentials import BackendCredentialSource
 from multistore.core.mapping import AddressMapping, RequestMapperFactory
+from multistore.core.middleware import Middleware
 from multistore.core.registry import BucketRegistry, CredentialRegistry
 from multistore.core.router import Router
 
@@ -134,6 +135,39 @@ def backend_factories() -> dict[str, Any]:
         if factory is not None:
             factories[ep.name] = factory
     return factories
+
+
+class MiddlewareFactory(Protocol):
+    """Builds a middleware from the config's top-level tables, or ``None`` when not enabled.
+
+    Each plugin decides from its own table (``[metering]``) whether it is on; a table it
+    cannot serve is a ``ValueError`` (a startup error).
+    """
+
+    def __call__(
+        self, sections: Mapping[str, Mapping[str, object]], context: ExtensionContext
+    ) -> Middleware | None: ...
+
+
+def install_middleware(
+    sections: Mapping[str, Mapping[str, object]], context: ExtensionContext
+) -> tuple[list[Middleware], ExtensionReport]:
+    """The middleware of every installed ``multistore.middleware`` plugin that is enabled.
+
+    Name order is execution order, so the chain never depends on install order.
+    """
+    middlewares: list[Middleware] = []
+    installed: list[str] = []
+    declined: list[str] = []
+    for ep in discover(MIDDLEWARE):
+        factory = load_entry_point(ep)
+        middleware = None if factory is None else factory(sections, context)
+        if middleware is None:
+            declined.append(ep.name)
+        else:
+            middlewares.append(middleware)
+            installed.append(ep.name)
+    return middlewares, ExtensionReport(tuple(installed), tuple(declined))
 
 
 class PluginNotInstalled(ValueError):

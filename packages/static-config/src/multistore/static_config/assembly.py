@@ -20,6 +20,7 @@ from multistore.core.plugins import (
     backend_factories,
     configured_request_mapper,
     install_backend_credentials,
+    install_middleware,
     install_router_extensions,
 )
 from multistore.core.router import Router
@@ -75,6 +76,12 @@ def assemble_gateway(
     provider.validators.append(lambda config: check_backends(config, backends))
     provider.validate_current()
     mapping = path_mapping(provider, forced=force_path_mapping, announce=announce, log=log)
+    # Like path mapping, middleware reads its table once at startup.
+    middlewares, middleware_report = install_middleware(
+        provider.current.config.extra_sections, context
+    )
+    if announce and middleware_report.installed:
+        log.info("middleware installed: %s", ", ".join(middleware_report.installed))
     return ProxyGateway(
         buckets=mapping.buckets if mapping is not None else provider,
         mapper=mapping,
@@ -82,6 +89,7 @@ def assemble_gateway(
         backends=backends,
         router=router,
         temporary_credentials=context.installed.get("temporary_credentials"),
+        middlewares=middlewares,
         options=options,
     )
 

@@ -14,6 +14,7 @@ from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import HttpTransport
 from multistore.core.router import Router
 from multistore.http_client import HttpClient
+from multistore.server.client_ip import TrustedProxies
 from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
 from multistore.server.drain import InFlight
@@ -81,6 +82,8 @@ class Worker:
     config: ReloadableProvider
     client: HttpClient
     shared_metrics: SnapshotDirectory | None = None
+    trusted_proxies: TrustedProxies | None = None
+    """``[server] trusted_proxies``: whose ``X-Forwarded-For``/``Forwarded`` are believed."""
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def reload(self) -> None:
@@ -92,6 +95,14 @@ class Worker:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        for middleware in self.gateway.middlewares:
+            # Metering flushes its queued usage events and closes its Redis connections.
+            close = getattr(middleware, "close", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:
+                    logger.exception("closing middleware %r failed", middleware)
         if self.shared_metrics is not None:
             # The last counts of this process outlive it (counters never go down).
             self.shared_metrics.publish(RECORDER.snapshot())
@@ -127,6 +138,8 @@ async def assemble(settings: ServerSettings, *, announce: bool = True) -> Worker
         raise
     RECORDER.gauge_sources.append(_pool_gauges(client))
     worker = Worker(gateway, provider, client)
+    if settings.trusted_proxies:
+        worker.trusted_proxies = TrustedProxies(settings.trusted_proxies)
     if settings.stale_upload_age > 0:
         # Its own file backends: they share the serving ones' on-disk locks (flock).
         cleanup = clean_periodically(
@@ -181,9 +194,12 @@ def create_server(
     limits = limits or ConnectionLimits()
     body_timeout = limits.body_timeout or None
     closing = (lambda: in_flight.draining) if in_flight is not None else None
+    trusted = worker.trusted_proxies
 
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        return await handle(request, gateway, body_timeout=body_timeout, closing=closing)
+        return await handle(
+            request, gateway, body_timeout=body_timeout, closing=closing, trusted_proxies=trusted
+        )
 
     return GatewayServer(
         in_flight.wrap(handler) if in_flight is not None else handler,

@@ -27,6 +27,7 @@ from multistore.core.http import (
 )
 from multistore.core.middleware import CompletedRequest
 from multistore.server.access_log import AccessLog, AccessRecord, bucket_name, operation_name
+from multistore.server.client_ip import TrustedProxies
 from multistore.server.metrics import RECORDER
 
 logger = logging.getLogger("multistore.server")
@@ -85,16 +86,21 @@ class ClientBody:
         return not self._request.body_exists or self._content.is_eof()
 
 
-def request_info(request: web.BaseRequest) -> RequestInfo:
+def request_info(
+    request: web.BaseRequest, trusted_proxies: TrustedProxies | None = None
+) -> RequestInfo:
     target = request.raw_path
     raw_path, _, raw_query = target.partition("?")
     peer = request.transport.get_extra_info("peername") if request.transport else None
+    source_ip = peer[0] if peer else None
+    if trusted_proxies is not None:
+        source_ip = trusted_proxies.client_ip(source_ip, request.headers)
     return RequestInfo(
         method=request.method,
         raw_path=raw_path,
         raw_query=raw_query,
         headers=request.headers,
-        source_ip=peer[0] if peer else None,
+        source_ip=source_ip,
     )
 
 
@@ -133,10 +139,11 @@ async def handle(
     *,
     body_timeout: float | None = None,
     closing: Callable[[], bool] | None = None,
+    trusted_proxies: TrustedProxies | None = None,
 ) -> web.StreamResponse:
     """Serve one request; ``closing`` says the server drains (answer with Connection: close)."""
     started = time.perf_counter()
-    info = request_info(request)
+    info = request_info(request, trusted_proxies)
     client_body = ClientBody(request, idle_timeout=body_timeout)
     outcome = Outcome()
     handled = Handled()

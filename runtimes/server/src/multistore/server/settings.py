@@ -42,6 +42,8 @@ class ServerSettings:
     debug_errors: bool = False
     cors_origins: tuple[str, ...] = ()
     """The config's ``[server] cors_origins``: for buckets that set none of their own."""
+    trusted_proxies: tuple[str, ...] = ()
+    """The config's ``[server] trusted_proxies``: peers whose forwarding headers are believed."""
     header_timeout: float = 30.0
     keepalive_timeout: float = 75.0
     body_timeout: float = 60.0
@@ -313,6 +315,7 @@ def load_settings(
         shutdown_timeout=30.0 if timeout is None else timeout,
         debug_errors=env.get("MULTISTORE_DEBUG_ERRORS", "") == "1",
         cors_origins=tuple(getattr(table, "cors_origins", None) or ()),
+        trusted_proxies=tuple(getattr(table, "trusted_proxies", None) or ()),
         header_timeout=seconds("header-timeout", 30.0),
         keepalive_timeout=seconds("keepalive-timeout", 75.0),
         body_timeout=seconds("body-timeout", 60.0),

@@ -42,6 +42,8 @@ STABLE_AFTER = 30.0
 """A worker that lived this long died of something new: its backoff starts over."""
 MAX_QUICK_DEATHS = 5
 CRASH_LOOP_EXIT = 1
+# Seconds the other workers get to fail on their own when one fails before any served.
+STARTUP_FAILURE_GRACE = 5.0
 
 
 @dataclass(slots=True)
@@ -198,6 +200,7 @@ class Supervisor:
                 "worker %d (pid %d) %s before serving: stopping", slot.index, pid,
                 describe_exit(returncode),
             )  # fmt: skip
+            self._let_others_finish(within=STARTUP_FAILURE_GRACE)
             self._stop_all()
             return returncode if returncode > 0 else CRASH_LOOP_EXIT
         slot.quick_deaths = slot.quick_deaths + 1 if lived < STABLE_AFTER else 1
@@ -243,6 +246,20 @@ class Supervisor:
             if slot.process is not None and slot.process.poll() is None:
                 os.kill(slot.process.pid, signum)
             slot.restart_at = None
+
+    def _let_others_finish(self, *, within: float) -> None:
+        """Give the other workers a moment to fail on their own before they are stopped.
+
+        They build the same configuration, so they most likely fail the same way, and only
+        the first worker says why (the others keep quiet to avoid repeating it): stopping
+        it before it has logged would leave the operator without the reason.
+        """
+        deadline = time.monotonic() + within
+        for slot in self._slots:
+            if slot.process is None:
+                continue
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                slot.process.wait(timeout=max(0.0, deadline - time.monotonic()))
 
     def _stop_all(self) -> None:
         """Stop the remaining workers and wait for them (a shutdown without drain budget)."""

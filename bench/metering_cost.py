@@ -1,0 +1,91 @@
+"""What ``[metering]`` costs on small anonymous GETs: no metering vs the memory and Redis stores.
+
+Three gateways (one worker each) over the same 1 KiB file, measured with wrk in turn,
+interleaved over ``--reps`` rounds; medians of requests per second. Metering runs with a
+request-rate limit and a byte quota that are never reached, and a JSON-lines sink, so every
+request pays the full check and record. Redis is a real ``redis-server`` on 127.0.0.1.
+
+    uv run python bench/metering_cost.py [--reps 3] [--seconds 5] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from multistore.testing.gateway import running_gateway
+from multistore.testing.redis_server import running_redis
+
+
+def _config(root: Path, metering: dict[str, Any] | None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "buckets": [{"name": "public", "backend_type": "file", "anonymous_access": True,
+                     "backend_options": {"root": str(root)}}],
+    }  # fmt: skip
+    if metering is not None:
+        config["metering"] = metering
+    return config
+
+
+def _wrk(url: str, seconds: int, connections: int) -> float:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url],
+        capture_output=True, text=True, check=True, timeout=seconds + 30,
+    ).stdout  # fmt: skip
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert errors is None, out
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds per run (default 5)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk -c (default 32)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        root = work / "root"
+        root.mkdir()
+        (root / "1k.bin").write_bytes(b"k" * 1024)
+        redis = stack.enter_context(running_redis(work / "redis"))
+        limits = {
+            "rate_limits": {"anonymous": {"requests": 10**9, "seconds": 10}},
+            "quotas": [{"bucket": "public", "bytes": "1000TiB", "seconds": 86400}],
+        }
+        variants = {
+            "off": None,
+            "memory": {"store": "memory", "sink": "jsonl", "sink_path": str(work / "m.jsonl"),
+                       **limits},
+            "redis": {"store": "redis", "redis_url": redis.url, "sink": "jsonl",
+                      "sink_path": str(work / "r.jsonl"), **limits},
+        }  # fmt: skip
+        urls = {
+            name: stack.enter_context(
+                running_gateway(
+                    _config(root, metering), work / name, args=["--log-level", "warning"]
+                )
+            ).url
+            + "/public/1k.bin"
+            for name, metering in variants.items()
+        }
+        rates: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(args.reps):
+            for name, url in urls.items():
+                rates[name].append(_wrk(url, args.seconds, args.connections))
+        base = statistics.median(rates["off"])
+        for name, values in rates.items():
+            median = statistics.median(values)
+            print(f"{name:>7}: {median:8.0f} req/s  ({median / base:.3f} of off)  runs {values}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""``UsageEvent``: one request's usage, as recorded and as written to the sinks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from multistore.core.middleware import CompletedRequest
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """What one request used. Byte counts are what crossed the wire, body framing included
+    (an aws-chunked upload counts its chunk signatures; an aborted download what was sent).
+    """
+
+    request_id: str
+    principal: str | None
+    """``None`` for an anonymous caller."""
+    operation: str | None
+    bucket: str | None
+    status: int
+    bytes_in: int
+    bytes_out: int
+    source_ip: str | None
+    duration: float
+    error_code: str | None = None
+    time: float = 0.0
+    """Unix time the request ended."""
+
+    @classmethod
+    def of(cls, completed: CompletedRequest) -> UsageEvent:
+        identity = completed.identity
+        return cls(
+            request_id=completed.request_id,
+            principal=None if identity is None or identity.is_anonymous else identity.principal,
+            operation=completed.operation.op.value if completed.operation is not None else None,
+            bucket=completed.bucket,
+            status=completed.status,
+            bytes_in=completed.bytes_in,
+            bytes_out=completed.bytes_out,
+            source_ip=completed.source_ip,
+            duration=completed.duration,
+            error_code=completed.error_code,
+            time=time.time(),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "time": round(self.time, 3),
+            "request_id": self.request_id,
+            "principal": self.principal,
+            "operation": self.operation,
+            "bucket": self.bucket,
+            "status": self.status,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "source_ip": self.source_ip,
+            "duration": round(self.duration, 6),
+            "error": self.error_code,
+        }

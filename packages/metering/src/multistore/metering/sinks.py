@@ -1,0 +1,152 @@
+"""Where usage events go: a JSON-lines file, the log or a Redis stream, written in batches.
+
+Recording never waits: events go into a bounded queue that one background task drains in
+batches. When the sink cannot keep up the queue fills and further events are dropped and
+counted (``dropped``), so a slow disk or a Redis outage never slows requests down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from multistore.metering.events import UsageEvent
+
+logger = logging.getLogger("multistore.metering")
+usage_logger = logging.getLogger("multistore.metering.usage")
+
+
+class UsageSink(Protocol):
+    async def write(self, batch: Sequence[UsageEvent]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def _lines(batch: Sequence[UsageEvent]) -> bytes:
+    return "".join(json.dumps(e.as_json(), separators=(",", ":")) + "\n" for e in batch).encode()
+
+
+class JsonLinesSink:
+    """Appends one JSON object per line. Each batch is one ``write`` on an ``O_APPEND``
+    descriptor, so several workers appending to one file do not interleave lines."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+
+    async def write(self, batch: Sequence[UsageEvent]) -> None:
+        await asyncio.to_thread(os.write, self._fd, _lines(batch))
+
+    async def close(self) -> None:
+        os.close(self._fd)
+
+
+class LogSink:
+    """One ``multistore.metering.usage`` log line per event, its JSON as the message."""
+
+    async def write(self, batch: Sequence[UsageEvent]) -> None:
+        for event in batch:
+            usage_logger.info("%s", json.dumps(event.as_json(), separators=(",", ":")))
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisStreamSink:
+    """``XADD`` of each event's fields to a capped stream, one pipeline per batch."""
+
+    def __init__(self, client: Any, stream: str, *, max_length: int = 1_000_000) -> None:
+        self.client = client
+        self.stream = stream
+        self.max_length = max_length
+
+    async def write(self, batch: Sequence[UsageEvent]) -> None:
+        pipeline = self.client.pipeline(transaction=False)
+        for event in batch:
+            fields = {k: "" if v is None else str(v) for k, v in event.as_json().items()}
+            pipeline.xadd(self.stream, fields, maxlen=self.max_length, approximate=True)
+        await pipeline.execute()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class BatchingRecorder:
+    """A ``UsageRecorder`` that hands events to ``sink`` in batches, off the request path."""
+
+    CLOSE_TIMEOUT = 5.0
+    LINGER = 0.1
+    """Seconds a partial batch waits for more events before it is written."""
+
+    def __init__(self, sink: UsageSink, *, queue_size: int = 10_000, batch_size: int = 500):
+        self.sink = sink
+        self.batch_size = batch_size
+        self.dropped = 0
+        self.written = 0
+        self._queue: asyncio.Queue[UsageEvent] = asyncio.Queue(queue_size)
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def record(self, event: UsageEvent) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def _drain(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            if self._queue.qsize() < self.batch_size - 1:
+                # Let a batch gather: one write per interval, not one per request.
+                await asyncio.sleep(self.LINGER)
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._write(batch)
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _write(self, batch: list[UsageEvent]) -> None:
+        try:
+            await self.sink.write(batch)
+        except Exception as exc:
+            self.dropped += len(batch)
+            if not self._failing:
+                self._failing = True
+                logger.warning("usage sink %s failing, events dropped: %s", self.sink, exc)
+            return
+        self.written += len(batch)
+        if self._failing:
+            self._failing = False
+            logger.warning("usage sink %s is writing again (%d dropped so far)", self.sink,
+                           self.dropped)  # fmt: skip
+
+    async def close(self) -> None:
+        if self._task is not None:
+            # What is queued is written before the process goes, unless the sink hangs.
+            try:
+                async with asyncio.timeout(self.CLOSE_TIMEOUT):
+                    await self._queue.join()
+            except TimeoutError:
+                pass
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        rest = []
+        while not self._queue.empty():
+            rest.append(self._queue.get_nowait())
+        if rest:
+            await self._write(rest)
+        if self.dropped:
+            logger.warning("usage events dropped in this process: %d", self.dropped)
+        await self.sink.close()
+
+    def __repr__(self) -> str:
+        return f"BatchingRecorder({type(self.sink).__name__})"
+
+
+__all__ = ["BatchingRecorder", "JsonLinesSink", "LogSink", "RedisStreamSink", "UsageSink"]

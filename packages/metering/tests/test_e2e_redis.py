@@ -1,0 +1,125 @@
+"""Two gateway processes sharing one Redis: one budget, and the outage behaviour."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+
+from multistore.testing.gateway import running_gateway
+from multistore.testing.redis_server import RedisServer
+from multistore.testing.signing import send
+
+from .conftest import metered_config
+
+
+def _metering(redis: RedisServer, **options: Any) -> dict[str, Any]:
+    return {"store": "redis", "redis_url": redis.url, "sink": "none", **options}
+
+
+def test_two_gateways_share_one_rate_limit_and_one_byte_quota(
+    root: Path, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (root / "small.txt").write_bytes(b"s")
+    (root / "blob.bin").write_bytes(b"b" * 300_000)
+    metering = _metering(
+        redis_server,
+        rate_limits={"anonymous": {"requests": 6, "seconds": 3}},
+        quotas=[{"bucket": "public", "bytes": 700_000, "seconds": 60}],
+    )
+    config = metered_config(root, metering)
+    with ExitStack() as stack:
+        first = stack.enter_context(running_gateway(config, tmp_path / "a"))
+        second = stack.enter_context(running_gateway(config, tmp_path / "b"))
+        small = "/public/small.txt"
+        statuses = [send("GET", gw.url + small).status for gw in (first, second) * 3]
+        assert statuses == [200] * 6
+        # The budget is spent across both: each refuses the seventh.
+        assert send("GET", first.url + small).status == 429
+        assert send("GET", second.url + small).status == 429
+        time.sleep(3.2)  # the window slides: room again
+        blob = "/public/blob.bin"
+        # 300 kB from each, then 600 kB + 300 kB would pass 700 kB only once charged.
+        # Each worker sends its charges within 0.1 s (charge_interval).
+        for gateway in (first, second, first):
+            assert send("GET", gateway.url + blob).status == 200
+            time.sleep(0.3)
+        refused = send("GET", second.url + blob)
+        assert refused.status == 429
+        assert b"<Code>SlowDown</Code>" in refused.body
+        assert int(refused.headers["Retry-After"]) > 50
+
+
+def test_redis_outage_fail_open_lets_requests_through_and_limits_come_back(
+    root: Path, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (root / "small.txt").write_bytes(b"s")
+    metering = _metering(redis_server, rate_limits={"anonymous": {"requests": 2, "seconds": 30}})
+    with running_gateway(metered_config(root, metering), tmp_path / "gw") as gateway:
+        url = gateway.url + "/public/small.txt"
+        assert [send("GET", url).status for _ in range(3)] == [200, 200, 429]
+        redis_server.stop()
+        started = time.monotonic()
+        assert [send("GET", url).status for _ in range(20)] == [200] * 20
+        assert time.monotonic() - started < 10  # no per-request timeouts piling up
+        redis_server.start()  # an empty Redis: the budget starts again
+        time.sleep(1.1)  # the store tries Redis again a second after the last failure
+        assert [send("GET", url).status for _ in range(3)] == [200, 200, 429]
+        log = gateway.wait_for_log("metering store is back")
+    assert log.count("metering store unavailable") == 1
+    assert log.count("letting requests through until it is back") == 1
+
+
+def test_redis_outage_fail_closed_answers_503_and_recovers(
+    root: Path, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (root / "small.txt").write_bytes(b"s")
+    metering = _metering(
+        redis_server,
+        on_store_failure="closed",
+        rate_limits={"anonymous": {"requests": 100, "seconds": 10}},
+    )
+    with running_gateway(metered_config(root, metering), tmp_path / "gw") as gateway:
+        url = gateway.url + "/public/small.txt"
+        assert send("GET", url).status == 200
+        redis_server.stop()
+        refused = [send("GET", url) for _ in range(5)]
+        assert [r.status for r in refused] == [503] * 5
+        assert b"<Code>ServiceUnavailable</Code>" in refused[0].body
+        assert b"redis" not in refused[0].body.lower()  # internals stay in the log
+        redis_server.start()
+        time.sleep(1.1)
+        assert send("GET", url).status == 200
+        log = gateway.wait_for_log("metering store is back")
+    # Once per outage from metering (each refused request has its own access line).
+    assert log.count("refusing requests until it is back") == 1
+
+
+def test_usage_events_reach_a_redis_stream(
+    root: Path, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (root / "small.txt").write_bytes(b"0123456789")
+    metering = {"sink": "redis", "redis_url": redis_server.url, "sink_stream": "usage"}
+    with running_gateway(metered_config(root, metering), tmp_path / "gw") as gateway:
+        for _ in range(3):
+            assert send("GET", gateway.url + "/public/small.txt").status == 200
+        client = Redis.from_url(redis_server.url, decode_responses=True)
+        try:
+            deadline = time.monotonic() + 10
+            while client.xlen("usage") < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            entries = client.xrange("usage")
+        finally:
+            client.close()
+    assert len(entries) == 3
+    fields = entries[0][1]
+    assert fields["operation"] == "GetObject"
+    assert fields["bucket"] == "public"
+    assert fields["bytes_out"] == "10"
+    assert fields["principal"] == ""
+    assert fields["source_ip"] == "127.0.0.1"
+    assert json.loads(fields["status"]) == 200
