@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from multistore.core.backends.base import CompletedPart
-from multistore.core.backends.file.layout import BackendState, new_temp_name
+from multistore.core.backends.file.layout import BackendState
 from multistore.core.backends.file.paths import READ_FLAGS
 from multistore.core.s3.conditions import normalize_etag
 
@@ -67,24 +67,13 @@ class CompletionLog:
             "headers": headers,
             "last_modified": last_modified.isoformat(),
         }
-        directory_fd = self._state.required_directory(_DIRECTORY)
-        tmp_fd = self._state.required_directory("tmp")
-        temp_name = new_temp_name(".json")
-        try:
-            fd = os.open(
-                temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666, dir_fd=tmp_fd
-            )
-            try:
-                os.write(fd, json.dumps(document).encode())
-            finally:
-                os.close(fd)
-            # No fsync: losing a record in a crash only turns a retried Complete back into
-            # the NoSuchUpload it would have been without this log.
-            os.replace(temp_name, f"{upload_id}.json", src_dir_fd=tmp_fd, dst_dir_fd=directory_fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name, dir_fd=tmp_fd)
-            raise
+        # Not durable: losing a record in a crash only turns a retried Complete back into
+        # the NoSuchUpload it would have been without this log.
+        self._state.replace_document(
+            self._state.required_directory(_DIRECTORY),
+            f"{upload_id}.json",
+            json.dumps(document).encode(),
+        )
         if time.monotonic() - self._last_prune > _PRUNE_INTERVAL_SECONDS:
             self._last_prune = time.monotonic()
             self.prune(time.time_ns() - RETENTION_SECONDS * 1_000_000_000)

@@ -158,6 +158,29 @@ class BackendState:
         assert fd is not None
         return fd
 
+    def replace_document(
+        self, directory_fd: int, name: str, payload: bytes, *, durable: bool = False
+    ) -> None:
+        """Atomically put ``payload`` at ``name`` in ``directory_fd``: written under ``tmp``,
+        then renamed into place, so a reader sees the old document or the new, never part."""
+        tmp_fd = self.required_directory("tmp")
+        temp_name = new_temp_name(".json")
+        try:
+            fd = os.open(
+                temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666, dir_fd=tmp_fd
+            )
+            try:
+                os.write(fd, payload)
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp_name, name, src_dir_fd=tmp_fd, dst_dir_fd=directory_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name, dir_fd=tmp_fd)
+            raise
+
     def close(self) -> None:
         with self._guard:
             close_all(list(self._fds.values()))
@@ -220,24 +243,11 @@ class BackendState:
             document["parts"] = list(metadata.part_sizes)
         payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         digest = key_digest(key)
-        tmp_fd = self.required_directory("tmp")
         fanout_fd = self._metadata_fanout(digest[:2])
-        temp_name = new_temp_name(".json")
         try:
-            fd = os.open(
-                temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666, dir_fd=tmp_fd
-            )
-            try:
-                os.write(fd, payload)
-            finally:
-                os.close(fd)
-            # No fsync: a sidecar lost in a crash only makes the object fall back to derived
-            # values (see module docstring); it can never describe the wrong file.
-            os.replace(temp_name, f"{digest}.json", src_dir_fd=tmp_fd, dst_dir_fd=fanout_fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name, dir_fd=tmp_fd)
-            raise
+            # Not durable: a sidecar lost in a crash only makes the object fall back to
+            # derived values (see module docstring); it can never describe the wrong file.
+            self.replace_document(fanout_fd, f"{digest}.json", payload)
         finally:
             os.close(fanout_fd)
 

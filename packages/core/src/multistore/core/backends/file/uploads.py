@@ -283,23 +283,7 @@ class UploadStore:
 
     def _write_document(self, directory_fd: int, name: str, document: dict[str, Any]) -> None:
         payload = json.dumps(document, separators=(",", ":")).encode()
-        tmp_fd = self._state.required_directory("tmp")
-        temp_name = new_temp_name(".json")
-        try:
-            fd = os.open(
-                temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666, dir_fd=tmp_fd
-            )
-            try:
-                os.write(fd, payload)
-                if self._durable:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp_name, name, src_dir_fd=tmp_fd, dst_dir_fd=directory_fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name, dir_fd=tmp_fd)
-            raise
+        self._state.replace_document(directory_fd, name, payload, durable=self._durable)
 
 
 def _upload_ids(uploads_fd: int) -> list[str]:
