@@ -135,9 +135,3 @@ def gateway(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture
 def full(gateway: GatewayProcess) -> Any:
     return gateway.client(*FULL)
-
-
-@pytest.fixture
-def unique(request: pytest.FixtureRequest) -> str:
-    """A folder name unique to the test, so tests sharing a product never collide."""
-    return request.node.name.replace("[", "-").replace("]", "").replace("/", "-") + "/"

@@ -182,12 +182,6 @@ def full_client(gateway: GatewayProcess) -> Any:
     return gateway.client(*FULL)
 
 
-@pytest.fixture
-def unique(request: pytest.FixtureRequest) -> str:
-    """A key prefix unique to the test, so tests sharing buckets never collide."""
-    return request.node.name.replace("[", "-").replace("]", "").replace("/", "-") + "/"
-
-
 @pytest.fixture(scope="session")
 def tls_gateway(
     moto_s3: MotoS3,

@@ -37,6 +37,13 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> str:
+    """A key prefix (folder) unique to the test, so tests sharing buckets never collide."""
+    name: str = request.node.name
+    return name.replace("[", "-").replace("]", "").replace("/", "-") + "/"
+
+
 @pytest.fixture(scope="session")
 def rclone_binary() -> str:
     """rclone (Debian ``rclone``), installed with apt-get when missing."""
