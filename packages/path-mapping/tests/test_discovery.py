@@ -1,15 +1,12 @@
 """Path mapping is a plugin: installed alone next to core and a runtime, switched on by config
 or by ``--path-mapping``, off otherwise, and a startup error when asked for but missing.
 
-The install tests build throwaway virtualenvs from ``uv.lock`` (as the STS discovery test
-does): one with only core + static-config + the server, one with path mapping added.
+The install tests build throwaway virtualenvs from ``uv.lock`` (multistore.testing.venvs):
+one with only core + static-config + the server, one with path mapping added.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,63 +14,30 @@ from typing import Any
 import pytest
 
 from multistore.testing.gateway import GatewayProcess, running_gateway
+from multistore.testing.venvs import importable, python_with
 
 from .conftest import FULL, PATH_MAPPING, Stores, mapped_config
 
-WORKSPACE = Path(__file__).resolve().parents[3]
-
-
-def _uv() -> str:
-    # ``uv run`` exports the path of the uv running it; CI installs uv with pip otherwise.
-    found = os.environ.get("UV") or shutil.which("uv")
-    assert found, "uv (which runs this workspace) is needed to build the environment"
-    return found
-
-
-def _venv(base: Path, packages: list[str]) -> str:
-    uv = _uv()
-    requirements = base / "requirements.txt"
-    lines: list[str] = []
-    for package in packages:
-        exported = subprocess.run(
-            [uv, "export", "--quiet", "--frozen", "--package", package,
-             "--no-default-groups", "--no-hashes", "--no-header"],
-            cwd=WORKSPACE, check=True, timeout=120, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        lines += [line for line in exported.splitlines() if line not in lines]
-    requirements.write_text("\n".join(lines) + "\n")
-    venv = base / "venv"
-    subprocess.run([uv, "venv", "--quiet", str(venv)], cwd=WORKSPACE, check=True, timeout=120)
-    python = str(venv / "bin" / "python")
-    install = [uv, "pip", "install", "--quiet", "--python", python, "-r", str(requirements)]
-    # The uv cache normally holds every pinned wheel; fall back to the index when it does not.
-    if subprocess.run([*install, "--offline"], cwd=WORKSPACE, timeout=300).returncode != 0:
-        subprocess.run(install, cwd=WORKSPACE, check=True, timeout=300)
-    return python
+_PROBED = ("multistore.path_mapping", "multistore.sts", "multistore.testing")
 
 
 def _installed(python: str) -> list[str]:
-    probe = (
-        "import importlib.util as u; "
-        "print(' '.join(m for m in ('multistore.path_mapping', 'multistore.sts', "
-        "'multistore.testing') if u.find_spec(m)))"
-    )
-    found = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
-    return found.stdout.split()
+    found = importable(python, *_PROBED)
+    return [module for module in _PROBED if found[module]]
 
 
 @pytest.fixture(scope="module")
 def python_without_path_mapping(tmp_path_factory: pytest.TempPathFactory) -> str:
-    python = _venv(tmp_path_factory.mktemp("without-path-mapping"), ["multistore-server"])
+    python = python_with(["multistore-server"], tmp_path_factory.mktemp("without-path-mapping"))
     assert _installed(python) == []
     return python
 
 
 @pytest.fixture(scope="module")
 def python_with_path_mapping(tmp_path_factory: pytest.TempPathFactory) -> str:
-    python = _venv(
-        tmp_path_factory.mktemp("with-path-mapping"),
+    python = python_with(
         ["multistore-server", "multistore-path-mapping"],
+        tmp_path_factory.mktemp("with-path-mapping"),
     )
     assert _installed(python) == ["multistore.path_mapping"]
     return python
