@@ -246,10 +246,6 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _or_default(value: float | None, default: float) -> float:
-    return default if value is None else float(value)
-
-
 def load_settings(
     argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 ) -> ServerSettings:
@@ -297,8 +293,8 @@ def load_settings(
     data_dir, _ = given("data-dir")
     timeout = checked("shutdown-timeout", _parse_seconds)
 
-    def seconds(name: str, default: float) -> float:
-        value = checked(name, _parse_seconds)
+    def seconds(name: str, default: float, parse: Any = _parse_seconds) -> float:
+        value = checked(name, parse)
         return default if value is None else float(value)
 
     return ServerSettings(
@@ -323,7 +319,7 @@ def load_settings(
         log_format=checked("log-format", _parse_log_format) or "text",
         path_mapping=args.path_mapping
         or env.get("MULTISTORE_PATH_MAPPING", "").lower() in ("1", "true"),
-        stale_upload_age=_or_default(checked("stale-upload-age", parse_duration), 7 * 86400.0),
+        stale_upload_age=seconds("stale-upload-age", 7 * 86400.0, parse_duration),
     )
 
 
