@@ -15,6 +15,7 @@ from multistore.core.config import Action
 from multistore.testing.aws_cli import run_aws_cli
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
+from multistore.testing.runtimes import GATEWAY_RUNTIMES, runtime_options
 from multistore.testing.tls import TlsFiles
 
 ALL_ACTIONS = [action.value for action in Action]
@@ -140,6 +141,13 @@ def gateway_config(moto: MotoS3, roots: dict[str, Path]) -> dict[str, Any]:
     }
 
 
+def create_moto_buckets(moto: MotoS3) -> None:
+    client = moto.client()
+    existing = {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}
+    for bucket in set(MOTO_BUCKETS.values()) - existing:
+        client.create_bucket(Bucket=bucket)
+
+
 @pytest.fixture(scope="session")
 def file_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("file-backends")
@@ -150,16 +158,22 @@ def file_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return roots
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=GATEWAY_RUNTIMES)
 def gateway(
-    moto_s3: MotoS3, file_roots: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    moto_s3: MotoS3,
+    file_roots: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[GatewayProcess]:
-    client = moto_s3.client()
-    for bucket in set(MOTO_BUCKETS.values()):
-        client.create_bucket(Bucket=bucket)
+    """The gateway every end-to-end test talks to: once ``multistore-server``, once the Lambda
+    handler behind ``multistore-lambda-local`` (same config, same buckets). Tests marked
+    ``server_only`` run against the server alone (multistore.testing.runtimes)."""
+    create_moto_buckets(moto_s3)
     config = gateway_config(moto_s3, file_roots)
     with running_gateway(
-        config, tmp_path_factory.mktemp("gateway"), args=["--max-object-size", "100MiB"]
+        config,
+        tmp_path_factory.mktemp(f"gateway-{request.param}"),
+        **runtime_options(request.param, max_object_size="100MiB"),
     ) as process:
         yield process
 
@@ -188,9 +202,10 @@ def tls_gateway(
     file_roots: dict[str, Path],
     tls_files: TlsFiles,
     tmp_path_factory: pytest.TempPathFactory,
-    gateway: GatewayProcess,
 ) -> Iterator[GatewayProcess]:
-    # Same buckets as the plain-HTTP gateway (which created the moto buckets), over TLS.
+    # Same buckets as the plain-HTTP gateway, over TLS; the server alone (a Function URL's
+    # TLS ends in front of the function), so it takes no runtime parameter.
+    create_moto_buckets(moto_s3)
     config = gateway_config(moto_s3, file_roots)
     with running_gateway(config, tmp_path_factory.mktemp("tls-gateway"), tls=tls_files) as process:
         yield process

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from multistore.testing.gateway import GatewayProcess
+from multistore.testing.runtimes import EXPECT_CONTINUE
 from multistore.testing.signing import send, sign
 
 from .conftest import DISABLED, EXPIRED, FULL, PREFIXED, READER, BackendUnderTest
@@ -197,6 +198,7 @@ def test_raw_paths_name_keys_as_they_are(
     assert f"{unique}a/b.txt" not in stored
 
 
+@pytest.mark.server_only(reason=EXPECT_CONTINUE)
 def test_expect_continue_with_bad_signature_is_refused_before_the_body(
     gateway: GatewayProcess,
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from multistore.testing.gateway import GatewayProcess
+from multistore.testing.runtimes import OVER_THE_PAYLOAD_LIMIT
 
 from .conftest import BackendUnderTest
 
@@ -22,7 +23,10 @@ def status_of(exc: ClientError) -> int:
     return int(exc.response["ResponseMetadata"]["HTTPStatusCode"])
 
 
-@pytest.mark.parametrize("size", [0, 1024, 8 << 20])
+@pytest.mark.parametrize(
+    "size",
+    [0, 1024, pytest.param(8 << 20, marks=pytest.mark.server_only(reason=OVER_THE_PAYLOAD_LIMIT))],
+)
 def test_put_get_round_trip_is_byte_exact(
     full_client: Any, backend: BackendUnderTest, unique: str, size: int
 ) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from multistore.testing.runtimes import FIVE_MIB_PARTS
+
 from .conftest import BackendUnderTest
 
 MiB = 1 << 20
@@ -32,6 +34,7 @@ def multipart_object(client: Any, bucket: str, key: str, parts: list[bytes]) -> 
     return request
 
 
+@pytest.mark.server_only(reason=FIVE_MIB_PARTS)
 def test_file_backend_serves_each_part(
     full_client: Any, file_backend: BackendUnderTest, unique: str
 ) -> None:
@@ -70,6 +73,7 @@ def test_part_1_of_a_single_part_object_is_the_object(
     assert beyond.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
 
 
+@pytest.mark.server_only(reason=FIVE_MIB_PARTS)
 def test_file_backend_answers_a_retried_complete_like_the_first(
     full_client: Any, file_backend: BackendUnderTest, unique: str
 ) -> None:

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
+from multistore.testing.runtimes import FIVE_MIB_PARTS
 from multistore.testing.signing import send, sign
 
 from .conftest import FULL, MOTO_BUCKETS, BackendUnderTest
@@ -292,6 +293,7 @@ def assert_object_checksum(
     assert head["ChecksumCRC32"] == expected.split("-")[0]
 
 
+@pytest.mark.server_only(reason=FIVE_MIB_PARTS)
 def test_complete_with_full_object_checksum_header(
     full_client: Any, backend: BackendUnderTest, unique: str
 ) -> None:
@@ -309,6 +311,7 @@ def test_complete_with_full_object_checksum_header(
     assert full_client.get_object(Bucket=backend.data, Key=key)["Body"].read() == data
 
 
+@pytest.mark.server_only(reason=FIVE_MIB_PARTS)
 def test_complete_with_composite_checksum_header(
     full_client: Any, backend: BackendUnderTest, unique: str
 ) -> None:
@@ -327,6 +330,7 @@ def test_complete_with_composite_checksum_header(
     assert full_client.get_object(Bucket=backend.data, Key=key)["Body"].read() == data
 
 
+@pytest.mark.server_only(reason=FIVE_MIB_PARTS)
 def test_complete_with_wrong_full_object_checksum_is_bad_digest_on_file(
     full_client: Any, file_roots: Any, unique: str
 ) -> None:

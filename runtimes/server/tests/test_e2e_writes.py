@@ -17,6 +17,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from multistore.testing.gateway import GatewayProcess
+from multistore.testing.runtimes import EXPECT_CONTINUE, FIVE_MIB_PARTS, OVER_THE_PAYLOAD_LIMIT
 from multistore.testing.signing import send, sign
 
 from .conftest import FULL, PREFIXED, BackendUnderTest
@@ -29,6 +30,7 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response["Error"]["Code"])
 
 
+@pytest.mark.server_only(reason=FIVE_MIB_PARTS)
 def test_transfer_manager_multipart_round_trip(
     full_client: Any, backend: BackendUnderTest, unique: str, tmp_path: Path
 ) -> None:
@@ -47,6 +49,7 @@ def test_transfer_manager_multipart_round_trip(
     assert key in backend.stored_keys(backend.data)
 
 
+@pytest.mark.server_only(reason=FIVE_MIB_PARTS)
 def test_low_level_multipart_and_abort(
     full_client: Any, backend: BackendUnderTest, unique: str
 ) -> None:
@@ -330,6 +333,7 @@ def test_payload_promises_are_enforced(
     assert f"{unique}promise.txt" not in backend.stored_keys(backend.data)
 
 
+@pytest.mark.server_only(reason=EXPECT_CONTINUE)
 def test_declared_size_over_the_limit_is_refused_before_the_body(gateway: GatewayProcess) -> None:
     url = f"{gateway.url}/file-data/too-big.bin"
     headers = sign(
@@ -459,6 +463,7 @@ def test_special_keys_through_every_write_path(
     )
 
 
+@pytest.mark.server_only(reason=OVER_THE_PAYLOAD_LIMIT)
 def test_upload_part_copy_with_a_range(
     full_client: Any, backend: BackendUnderTest, unique: str
 ) -> None:

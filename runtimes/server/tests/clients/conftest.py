@@ -82,12 +82,22 @@ class Target:
         return {k for k in self.backend.stored_keys(self.bucket) if k.startswith(prefix)}
 
 
+SERVER_ONLY = (
+    "the matrix drives every client over TLS as well, and round-trips objects of several "
+    "MiB (5 MiB multipart parts, files over the part size): the Lambda runner has no TLS (a "
+    "Function URL ends it in front of the function) and one invocation carries at most "
+    "4,694,016 bytes; the S3 surface the clients use is driven through the handler by the "
+    "end-to-end suite one level up"
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # `pytest -m clients` runs just the matrix; `-m "not clients"` everything else.
     here = Path(__file__).parent
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.clients)
+            item.add_marker(pytest.mark.server_only(reason=SERVER_ONLY))
 
 
 @pytest.fixture

@@ -10,8 +10,22 @@ import pytest
 
 from multistore.testing.debian import ensure_debian_tool
 from multistore.testing.moto_backend import MotoS3, running_moto
+from multistore.testing.runtimes import deselect_server_only
 from multistore.testing.tls import TlsFiles, make_tls_files
 from multistore.testing.venvs import Wheelhouse, build_wheels
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "server_only(reason): runs against multistore-server only, not the Lambda handler "
+        "(multistore.testing.runtimes)",
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after conftests have added their marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselect_server_only(config, items)
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,11 @@
 
 Each HTTP request becomes a Function URL event (payload 2.0, path and query verbatim, body
 base64), goes through :func:`multistore.aws_lambda.runtime.Container.invoke`, and the
-answer dict goes back out as HTTP. One request at a time, as one Lambda execution
-environment serves them. Bodies over the Function URL limit are refused here with 413, as
-Lambda refuses such invocations before the function runs.
+answer dict goes back out as HTTP. Connections are served concurrently (a kept-alive
+client never blocks another) but invocations run one at a time, as one Lambda execution
+environment serves them. A chunked request body is read whole first, as the Function URL
+front end does. Bodies over the Function URL limit are refused here with 413, as Lambda
+refuses such invocations before the function runs.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import argparse
 import base64
 import os
 import sys
+import threading
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from multistore.aws_lambda import limits
@@ -59,19 +62,51 @@ def to_event(
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     container: Container
+    invocation: threading.Lock
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
         limit = limits.body_limit(Shape.FUNCTION_URL)
-        if length > limit:
-            self._refuse(length)
-            return
-        body = self.rfile.read(length) if length else b""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            body = self._read_chunked(limit)
+            if body is None:
+                return
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > limit:
+                self._refuse(length)
+                return
+            body = self.rfile.read(length) if length else b""
         event = to_event(
             self.command, self.path, list(self.headers.items()), body, self.client_address[0]
         )
-        answer = self.container.invoke(event)
+        with self.invocation:
+            answer = self.container.invoke(event)
         self._write(answer)
+
+    def handle_expect_100(self) -> bool:
+        # An upload Lambda could not carry is refused before its body, not after.
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limits.body_limit(Shape.FUNCTION_URL):
+            self._refuse(int(length))
+            return False
+        return super().handle_expect_100()
+
+    def _read_chunked(self, limit: int) -> bytes | None:
+        """The de-chunked body, or None once it has grown past ``limit`` (refused)."""
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size = int(self.rfile.readline(1024).split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            total += size
+            if total > limit:
+                self._refuse(total)
+                return None
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
 
     def _refuse(self, length: int) -> None:
         message = limits.too_large_upload(Shape.FUNCTION_URL, length)
@@ -126,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     env.pop("MULTISTORE_CONFIG", None)
     container = Container(env)
     container.gateway()  # build now: a broken config stops here, before listening
-    handler = type("Handler", (_Handler,), {"container": container})
-    server = HTTPServer((host or "127.0.0.1", int(port)), handler)
+    handler = type("Handler", (_Handler,), {"container": container, "invocation": threading.Lock()})
+    server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), handler)
     print(f"multistore-lambda-local serving on http://{args.listen}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()

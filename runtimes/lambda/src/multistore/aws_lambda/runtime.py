@@ -18,6 +18,7 @@ from typing import Any
 from multidict import CIMultiDict
 
 from multistore.aws_lambda import events, limits
+from multistore.aws_lambda.access import AccessLine, AccessLog, bucket_name, operation_name
 from multistore.aws_lambda.events import LambdaRequest, Shape
 from multistore.core.errors import S3Error
 from multistore.core.gateway import Handled, ProxyGateway
@@ -45,6 +46,7 @@ class Container:
         self.loop = asyncio.new_event_loop()
         self._gateway: ProxyGateway | None = None
         self.client: HttpClient | None = None
+        self.access: AccessLog | None = None
 
     def gateway(self) -> ProxyGateway:
         if self._gateway is None:
@@ -59,6 +61,9 @@ class Container:
 
         settings = LambdaSettings.from_env(self._env)
         provider = ReloadableProvider(lambda: load_config(settings.config))
+        config = provider.current.config
+        if settings.access_log_level(config) in ("DEBUG", "INFO"):
+            self.access = AccessLog(json_lines=settings.log_format == "json")
         # Created inside the loop it serves: its connections belong to that loop.
         self.client = HttpClient()
         router = Router()
@@ -67,7 +72,7 @@ class Container:
             provider,
             self.client,
             router=router,
-            options=settings.options(provider.current.config),
+            options=settings.options(config),
             env=self._env,
             force_path_mapping=settings.path_mapping,
             log=logger,
@@ -76,7 +81,7 @@ class Container:
     def invoke(self, event: Mapping[str, Any]) -> dict[str, Any]:
         request = events.parse(event)
         gateway = self.gateway()
-        return self.loop.run_until_complete(serve(gateway, request))
+        return self.loop.run_until_complete(serve(gateway, request, self.access))
 
     def close(self) -> None:
         if self.client is not None:
@@ -84,7 +89,9 @@ class Container:
         self.loop.close()
 
 
-async def serve(gateway: ProxyGateway, request: LambdaRequest) -> dict[str, Any]:
+async def serve(
+    gateway: ProxyGateway, request: LambdaRequest, access: AccessLog | None = None
+) -> dict[str, Any]:
     started = time.perf_counter()
     info = RequestInfo(
         method=request.method,
@@ -94,6 +101,47 @@ async def serve(gateway: ProxyGateway, request: LambdaRequest) -> dict[str, Any]
         source_ip=request.source_ip,
     )
     handled = Handled()
+    answer, own_error = await _answer_for(gateway, request, info, handled)
+    if access is None and not gateway.has_middlewares:
+        return answer
+    error = own_error or handled.error
+    line = AccessLine(
+        request_id=handled.request_id or info.request_id,
+        ip=request.source_ip,
+        identity=handled.identity.display if handled.identity else None,
+        op=operation_name(handled),
+        bucket=bucket_name(handled),
+        method=request.method,
+        status=answer["statusCode"],
+        error=error.code if error else None,
+        bytes_in=len(request.body),
+        bytes_out=body_size(answer),
+        duration=time.perf_counter() - started,
+    )
+    if access is not None:
+        access.write(line)
+    if gateway.has_middlewares:
+        await gateway.complete(
+            CompletedRequest(
+                request_id=line.request_id,
+                identity=handled.identity,
+                operation=handled.operation,
+                bucket=line.bucket,
+                status=line.status,
+                bytes_in=line.bytes_in,
+                bytes_out=line.bytes_out,
+                source_ip=request.source_ip,
+                duration=line.duration,
+                error_code=line.error,
+            )
+        )
+    return answer
+
+
+async def _answer_for(
+    gateway: ProxyGateway, request: LambdaRequest, info: RequestInfo, handled: Handled
+) -> tuple[dict[str, Any], S3Error | None]:
+    """The response dict, and the error this runtime answered with itself, if any."""
     body_limit = limits.body_limit(request.shape)
     if len(request.body) > body_limit:
         # Lambda itself refuses larger events; a smaller configured limit ends here too,
@@ -101,7 +149,7 @@ async def serve(gateway: ProxyGateway, request: LambdaRequest) -> dict[str, Any]
         error: S3Error = limits.UploadTooLarge(
             limits.too_large_upload(request.shape, len(request.body))
         )
-        return _error(request, gateway, error, _with_id(info))
+        return _error(request, gateway, error, _with_id(info)), error
     if _is_form_post(request):
         info.form_body = request.body  # STS and other routes read form bodies
     await gateway.handle(info, BytesBody(request.body), progress=handled)
@@ -112,26 +160,23 @@ async def serve(gateway: ProxyGateway, request: LambdaRequest) -> dict[str, Any]
         body = b"" if head or result.status in _NO_BODY_STATUSES else result.body
         answer = _answer(request, result, body, result.body if head else None)
     else:
-        answer = await _buffer_stream(gateway, request, info, result, body_limit, head=head)
+        body_or_error = await _buffer_stream(request, result, body_limit, head=head)
+        if isinstance(body_or_error, S3Error):
+            return _error(request, gateway, body_or_error, info), body_or_error
+        answer = _answer(request, result, body_or_error, content_length=result.content_length)
     if not limits.fits(request.shape, answer):
         error = limits.ResponseTooLarge(limits.too_large_response(request.shape, None))
-        answer = _error(request, gateway, error, info)
-    if gateway.has_middlewares:
-        await gateway.complete(
-            CompletedRequest(
-                request_id=handled.request_id,
-                identity=handled.identity,
-                operation=handled.operation,
-                bucket=(handled.operation.bucket or None) if handled.operation else None,
-                status=answer["statusCode"],
-                bytes_in=len(request.body),
-                bytes_out=len(answer.get("body", "")) * 3 // 4,
-                source_ip=request.source_ip,
-                duration=time.perf_counter() - started,
-                error_code=handled.error.code if handled.error else None,
-            )
-        )
-    return answer
+        return _error(request, gateway, error, info), error
+    return answer, None
+
+
+def body_size(answer: Mapping[str, Any]) -> int:
+    """The body's length in bytes, exactly, without decoding it again."""
+    body = answer.get("body") or ""
+    if not answer.get("isBase64Encoded"):
+        return len(str(body).encode())
+    padding = 2 if body.endswith("==") else 1 if body.endswith("=") else 0
+    return len(body) // 4 * 3 - padding
 
 
 def _error(
@@ -150,31 +195,23 @@ def _with_id(info: RequestInfo) -> RequestInfo:
 
 
 async def _buffer_stream(
-    gateway: ProxyGateway,
-    request: LambdaRequest,
-    info: RequestInfo,
-    result: StreamingResponse,
-    body_limit: int,
-    *,
-    head: bool,
-) -> dict[str, Any]:
+    request: LambdaRequest, result: StreamingResponse, body_limit: int, *, head: bool
+) -> bytes | S3Error:
     """Read a backend body into memory, giving up as soon as it cannot fit."""
     try:
         if head or result.status in _NO_BODY_STATUSES:
-            return _answer(request, result, b"", content_length=result.content_length)
+            return b""
         size = result.content_length
         if size is not None and size > body_limit:
-            error = limits.ResponseTooLarge(limits.too_large_response(request.shape, size))
-            return _error(request, gateway, error, info)
+            return limits.ResponseTooLarge(limits.too_large_response(request.shape, size))
         chunks: list[bytes] = []
         total = 0
         async for chunk in result.body:
             total += len(chunk)
             if total > body_limit:
-                error = limits.ResponseTooLarge(limits.too_large_response(request.shape, None))
-                return _error(request, gateway, error, info)
+                return limits.ResponseTooLarge(limits.too_large_response(request.shape, None))
             chunks.append(chunk)
-        return _answer(request, result, b"".join(chunks))
+        return b"".join(chunks)
     finally:
         await result.close()
 

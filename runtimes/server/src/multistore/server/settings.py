@@ -82,13 +82,12 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 def parse_size(value: str) -> int:
     """``5368709120``, ``5GiB``, ``100MiB``, ``1G`` → bytes."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    text = value.strip().lower().removesuffix("ib").removesuffix("b")
-    factor = units.get(text[-1:], 1)
-    number = text[:-1] if text[-1:] in units else text
-    if not number.isdigit() or int(number) == 0:
-        raise SettingsError(f"must be a size such as 1048576, 100MiB or 5GiB, got {value!r}")
-    return int(number) * factor
+    from multistore.static_config.sizes import parse_size as parse
+
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def parse_duration(value: str) -> float:
