@@ -11,13 +11,16 @@ from multistore.testing.gateway import GatewayProcess
 
 
 def run_aws_cli(
-    gateway: GatewayProcess,
+    gateway: GatewayProcess | str,
     *args: str,
     credentials: tuple[str, str],
     cwd: Path,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """``aws ARGS --endpoint-url GATEWAY`` with only the given key (no user config leaks in)."""
+    """``aws ARGS --endpoint-url GATEWAY`` with only the given key (no user config leaks in).
+
+    ``gateway`` is a gateway process or the plain-HTTP URL of any endpoint.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_ACCESS_KEY_ID=credentials[0],
@@ -26,9 +29,10 @@ def run_aws_cli(
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
-    if gateway.ca_cert is not None:
+    url = gateway if isinstance(gateway, str) else gateway.url
+    if not isinstance(gateway, str) and gateway.ca_cert is not None:
         env["AWS_CA_BUNDLE"] = str(gateway.ca_cert)
-    command = [sys.executable, "-m", "awscli", *args, "--endpoint-url", gateway.url]
+    command = [sys.executable, "-m", "awscli", *args, "--endpoint-url", url]
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )

@@ -16,9 +16,9 @@ import base64
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from multistore.aws_lambda import limits
 from multistore.aws_lambda.events import Shape
@@ -61,7 +61,7 @@ def to_event(
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    container: Container
+    container: Invoker
     invocation: threading.Lock
 
     def _serve(self) -> None:
@@ -146,6 +146,18 @@ class _Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
+class Invoker(Protocol):
+    def invoke(self, event: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+def make_server(container: Invoker, host: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server (not yet serving) that hands every request to ``container``."""
+    handler = type("Handler", (_Handler,), {"container": container, "invocation": threading.Lock()})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="multistore-lambda-local",
@@ -161,8 +173,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     env.pop("MULTISTORE_CONFIG", None)
     container = Container(env)
     container.gateway()  # build now: a broken config stops here, before listening
-    handler = type("Handler", (_Handler,), {"container": container, "invocation": threading.Lock()})
-    server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), handler)
+    server = make_server(container, host or "127.0.0.1", int(port))
     print(f"multistore-lambda-local serving on http://{args.listen}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
