@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ class Captured:
 
 
 @pytest.fixture(scope="module")
-def captured(container: Container, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Captured]:
+def captured(container: Container, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     work = tmp_path_factory.mktemp("aws-cli")
     upload = work / "up"
     for key in KEYS:
@@ -86,7 +86,7 @@ def captured(container: Container, tmp_path_factory: pytest.TempPathFactory) -> 
         thread.join(timeout=10)
     for key in KEYS:
         assert (work / "down" / key).read_bytes() == content(key)
-    yield Captured(recorder.calls, presign.stdout.strip())
+    return Captured(recorder.calls, presign.stdout.strip())
 
 
 def timeless(body: bytes) -> bytes:
