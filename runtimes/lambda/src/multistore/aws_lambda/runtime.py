@@ -84,9 +84,23 @@ class Container:
         return self.loop.run_until_complete(serve(gateway, request, self.access))
 
     def close(self) -> None:
+        """What the server does when a worker stops: middlewares (metering writes its
+        queued usage events) first, then the backend connections, then the loop."""
+        if self._gateway is not None:
+            self.loop.run_until_complete(_close_middlewares(self._gateway))
         if self.client is not None:
             self.loop.run_until_complete(self.client.close())
         self.loop.close()
+
+
+async def _close_middlewares(gateway: ProxyGateway) -> None:
+    for middleware in gateway.middlewares:
+        close = getattr(middleware, "close", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception:
+                logger.exception("closing middleware %r failed", middleware)
 
 
 async def serve(
