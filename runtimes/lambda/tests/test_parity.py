@@ -1,5 +1,9 @@
 """Parity: the same really signed requests against ``multistore-server`` and against the
-Lambda handler behind ``multistore-lambda-local``; every answer must match.
+Lambda handler behind ``multistore-lambda-local``; every answer must match, byte for byte.
+
+The server's whole end-to-end suite also runs against the runner (its ``gateway`` fixture
+is parametrised over both runtimes, runtimes/lambda/README.md "Parity with the server");
+this file adds the exact comparison of complete answers.
 
 Each runtime has its own backend buckets (moto for ``data``, a directory for ``files``), so
 both start from the same empty state and run the same sequence. What is compared: the

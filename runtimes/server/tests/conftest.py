@@ -13,7 +13,7 @@ from multistore.core.config import Action
 from multistore.testing.aws_cli import run_aws_cli
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
-from multistore.testing.runtimes import GATEWAY_RUNTIMES, runtime_options
+from multistore.testing.runtimes import runtime_options
 from multistore.testing.tls import TlsFiles
 
 from .backends_under_test import BackendUnderTest, FileUnderTest, S3UnderTest
@@ -108,9 +108,9 @@ def backends_under_test(request: pytest.FixtureRequest) -> list[BackendUnderTest
     return backends
 
 
-@pytest.fixture(scope="session", params=GATEWAY_RUNTIMES)
+@pytest.fixture(scope="session")
 def gateway(
-    request: pytest.FixtureRequest,
+    gateway_runtime: str,
     backends_under_test: list[BackendUnderTest],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[GatewayProcess]:
@@ -120,8 +120,8 @@ def gateway(
     config = gateway_config(backends_under_test)
     with running_gateway(
         config,
-        tmp_path_factory.mktemp(f"gateway-{request.param}"),
-        **runtime_options(request.param, max_object_size="100MiB"),
+        tmp_path_factory.mktemp(f"gateway-{gateway_runtime}"),
+        **runtime_options(gateway_runtime, max_object_size="100MiB"),
     ) as process:
         yield process
 

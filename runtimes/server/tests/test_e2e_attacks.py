@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.testing.gateway import GatewayProcess, running_gateway
+from multistore.testing.runtimes import OVER_THE_PAYLOAD_LIMIT, runtime_options
 from multistore.testing.signing import send, sign
 
 from .conftest import FULL, PREFIXED, BackendUnderTest, gateway_config
@@ -32,13 +33,16 @@ NOT_SIGNED = b"There were headers present in the request which were not signed"
 
 @pytest.fixture(scope="module")
 def vgateway(
+    gateway_runtime: str,
     backends_under_test: list[BackendUnderTest],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[GatewayProcess]:
     """The suite's buckets behind virtual hosts of ``s3.test``, with no --max-object-size."""
     config = gateway_config(backends_under_test)
     with running_gateway(
-        config, tmp_path_factory.mktemp("vhost-gateway"), args=["--domain", DOMAIN]
+        config,
+        tmp_path_factory.mktemp(f"vhost-gateway-{gateway_runtime}"),
+        **runtime_options(gateway_runtime, domain=DOMAIN),
     ) as process:
         yield process
 
@@ -376,6 +380,7 @@ def test_attack_invalid_utf8_query_value_is_refused(gateway: GatewayProcess) -> 
     assert (response.status, _code(response.body)) == (400, "InvalidURI")
 
 
+@pytest.mark.server_only(reason=OVER_THE_PAYLOAD_LIMIT)
 def test_attack_declared_huge_put_to_s3_bucket_fails_at_once(vgateway: GatewayProcess) -> None:
     # No --max-object-size on this gateway: S3's own 5 GiB single-PUT limit applies.
     six_tib = str(6 << 40)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from multistore.testing.gateway import GatewayProcess, running_gateway
+from multistore.testing.runtimes import runtime_options
 from multistore.testing.signing import RawResponse, send, sign
 
 VIEWER = "https://viewer.example"  # listed by the "viewer" bucket itself
@@ -17,7 +18,9 @@ UPLOAD_HEADERS = "authorization,content-type,x-amz-content-sha256,x-amz-date"
 
 
 @pytest.fixture(scope="module")
-def cors_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def cors_gateway(
+    gateway_runtime: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     base = tmp_path_factory.mktemp("cors")
     buckets: list[dict[str, Any]] = []
     for name, origins in (("viewer", [VIEWER]), ("plain", None)):
@@ -34,7 +37,7 @@ def cors_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayPr
             bucket["cors_origins"] = origins
         buckets.append(bucket)
     config = {"server": {"cors_origins": [APP]}, "buckets": buckets}
-    with running_gateway(config, base / "gateway") as process:
+    with running_gateway(config, base / "gateway", **runtime_options(gateway_runtime)) as process:
         yield process
 
 

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.ports import free_port
+from multistore.testing.runtimes import runtime_options
 from multistore.testing.signing import send, sign
 
 from .conftest import FULL
@@ -46,11 +47,11 @@ def test_health_and_request_ids(gateway: GatewayProcess) -> None:
     assert f"id={request_id}" in gateway.wait_for_log(f"id={request_id}")
 
 
-def test_server_errors_hide_internals(tmp_path: Path) -> None:
+def test_server_errors_hide_internals(tmp_path: Path, gateway_runtime: str) -> None:
     config = {"buckets": [{"name": "down", "backend_type": "s3", "anonymous_access": True,
                            "backend_options": {"endpoint": f"http://127.0.0.1:{free_port()}",
                                                "bucket_name": "secret-backend-name"}}]}  # fmt: skip
-    with running_gateway(config, tmp_path) as gateway:
+    with running_gateway(config, tmp_path, **runtime_options(gateway_runtime)) as gateway:
         response = send("GET", f"{gateway.url}/down/key.txt")
         assert response.status == 503
         assert b"<Code>ServiceUnavailable</Code>" in response.body
@@ -60,17 +61,18 @@ def test_server_errors_hide_internals(tmp_path: Path) -> None:
 
 
 def test_file_backend_never_leaves_its_root(
-    gateway: GatewayProcess, file_roots: dict[str, Path], tmp_path: Path
+    gateway: GatewayProcess, file_roots: dict[str, Path], tmp_path: Path, unique: str
 ) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text("top secret")
-    root = file_roots["file-public"]
-    (root / "link").symlink_to(outside)
-    (root / "file-link.txt").symlink_to(outside / "secret.txt")
+    folder = file_roots["file-public"] / unique
+    folder.mkdir(parents=True)
+    (folder / "link").symlink_to(outside)
+    (folder / "file-link.txt").symlink_to(outside / "secret.txt")
     anonymous = gateway.client()
     writer = gateway.client(*FULL)
-    for key in ("link/secret.txt", "file-link.txt"):
+    for key in (f"{unique}link/secret.txt", f"{unique}file-link.txt"):
         with pytest.raises(ClientError):
             anonymous.get_object(Bucket="file-public", Key=key)
         with pytest.raises(ClientError):

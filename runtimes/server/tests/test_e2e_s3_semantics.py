@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
-from multistore.testing.runtimes import FIVE_MIB_PARTS
+from multistore.testing.runtimes import FIVE_MIB_PARTS, runtime_options
 from multistore.testing.signing import send, sign
 
 from .backends_under_test import MOTO_BUCKETS, S3UnderTest
@@ -379,7 +379,7 @@ EVIL = "https://evil.example"
 
 @pytest.fixture(scope="module")
 def cors_s3_gateway(
-    moto_s3: MotoS3, tmp_path_factory: pytest.TempPathFactory
+    gateway_runtime: str, moto_s3: MotoS3, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
     """An anonymous s3 bucket whose gateway allows one origin; moto allows every origin."""
     moto_s3.client().create_bucket(Bucket="backend-cors")
@@ -395,7 +395,9 @@ def cors_s3_gateway(
             }
         ],
     }
-    with running_gateway(config, tmp_path_factory.mktemp("cors-s3")) as process:
+    with running_gateway(
+        config, tmp_path_factory.mktemp("cors-s3"), **runtime_options(gateway_runtime)
+    ) as process:
         yield process
 
 

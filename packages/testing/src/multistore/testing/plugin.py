@@ -10,7 +10,7 @@ import pytest
 
 from multistore.testing.debian import ensure_debian_tool
 from multistore.testing.moto_backend import MotoS3, running_moto
-from multistore.testing.runtimes import deselect_server_only
+from multistore.testing.runtimes import GATEWAY_RUNTIMES, deselect_server_only
 from multistore.testing.tls import TlsFiles, make_tls_files
 from multistore.testing.venvs import Wheelhouse, build_wheels
 
@@ -26,6 +26,14 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)  # after conftests have added their marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     deselect_server_only(config, items)
+
+
+@pytest.fixture(scope="session", params=GATEWAY_RUNTIMES)
+def gateway_runtime(request: pytest.FixtureRequest) -> str:
+    """``server`` or ``lambda-local``: a gateway fixture taking it runs its tests against both
+    (multistore.testing.runtimes)."""
+    runtime: str = request.param
+    return runtime
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
 """The two runtimes one end-to-end suite runs against, and the marker that limits a test to one.
 
-A session fixture parametrised over ``GATEWAY_RUNTIMES`` (the server suite's ``gateway``)
-makes every test that uses it run twice: against ``multistore-server`` and against the
-Lambda handler behind ``multistore-lambda-local``. A test that cannot apply to the buffered
+The session fixture ``gateway_runtime`` (the plugin's) is parametrised over
+``GATEWAY_RUNTIMES``: a gateway fixture that takes it and starts its gateway with
+``running_gateway(..., **runtime_options(gateway_runtime))`` makes every test that uses it
+run twice, against ``multistore-server`` and against the Lambda handler behind
+``multistore-lambda-local``. A test that cannot apply to the buffered
 Lambda handler says why with ``@pytest.mark.server_only(reason=...)`` (or a module's
 ``pytestmark``); its Lambda variant is deselected at collection, never skipped, so a run
 reports only tests that ran. A ``server_only`` mark without a reason stops the run.
@@ -17,21 +19,24 @@ import pytest
 SERVER = "server"
 LAMBDA_LOCAL = "lambda-local"
 GATEWAY_RUNTIMES = (SERVER, LAMBDA_LOCAL)
-RUNTIME_FIXTURE = "gateway"
+RUNTIME_FIXTURE = "gateway_runtime"
 """The parametrised fixture whose value names the runtime of a collected test."""
 
 
-def runtime_options(runtime: str, *, max_object_size: str | None = None) -> dict[str, Any]:
+def runtime_options(
+    runtime: str, *, max_object_size: str | None = None, domain: str | None = None
+) -> dict[str, Any]:
     """Keyword arguments of ``running_gateway`` that start ``runtime`` with these settings.
 
     The server takes flags; the Lambda runner takes only its config, so the same settings go
     through the ``MULTISTORE_*`` variables a function's configuration would set.
     """
+    settings = {"max-object-size": max_object_size, "domain": domain}
+    given = {name: value for name, value in settings.items() if value is not None}
     if runtime == SERVER:
-        args = ["--max-object-size", max_object_size] if max_object_size else []
-        return {"args": args}
+        return {"args": [part for name, value in given.items() for part in (f"--{name}", value)]}
     if runtime == LAMBDA_LOCAL:
-        env = {"MULTISTORE_MAX_OBJECT_SIZE": max_object_size} if max_object_size else {}
+        env = {f"MULTISTORE_{name.replace('-', '_').upper()}": v for name, v in given.items()}
         return {"runtime": "lambda", "env": env}
     raise ValueError(f"unknown runtime {runtime!r}")
 
