@@ -38,7 +38,8 @@ from .conftest import KEY, lambda_config
 COMPARED_HEADERS = (
     "content-type", "content-length", "etag", "content-range", "accept-ranges",
     "cache-control", "content-disposition", "x-amz-meta-colour", "x-amz-copy-source-version-id",
-    "x-amz-delete-marker", "allow",
+    "x-amz-delete-marker", "allow", "content-encoding", "content-language", "expires",
+    "x-amz-version-id", "x-amz-checksum-crc32",
 )  # fmt: skip
 MASKS = [
     (re.compile(rb"<RequestId>[^<]*</RequestId>"), b"<RequestId/>"),
@@ -210,6 +211,34 @@ def scenario(bucket: str) -> list[tuple[str, Callable[[Target], RawResponse]]]:
     )
     step("deleted is gone")(lambda t: t.call("GET", key_path(bucket, "plain.txt")))
     step("delete one")(lambda t: t.call("DELETE", key_path(bucket, "copied.txt")))
+    stored_headers = {
+        "Content-Type": "application/json", "Content-Encoding": "gzip",
+        "Content-Language": "de", "Cache-Control": "max-age=60",
+        "Content-Disposition": 'attachment; filename="x.json"',
+        "Expires": "Wed, 21 Oct 2037 07:28:00 GMT", "x-amz-meta-colour": "green",
+    }  # fmt: skip
+    step("put with stored headers")(
+        lambda t: t.call(
+            "PUT", key_path(bucket, "headers.json"), body=b"{}", headers=stored_headers
+        )
+    )
+    # Signed as UTF-8, sent as Latin-1 (http.client's encoding): a byte that is no UTF-8.
+    step("non-ascii header value")(
+        lambda t: t.call(
+            "PUT", key_path(bucket, "latin.txt"), body=b"x", headers={"x-amz-meta-colour": "grün"}
+        )
+    )
+    step("head with stored headers")(lambda t: t.call("HEAD", key_path(bucket, "headers.json")))
+    overrides = "response-cache-control=no-store&response-content-type=text%2Fplain"
+    step("response-* overrides")(
+        lambda t: t.call("GET", key_path(bucket, "headers.json"), overrides)
+    )
+    step("head missing")(lambda t: t.call("HEAD", key_path(bucket, "never-there")))
+    step("delete missing")(lambda t: t.call("DELETE", key_path(bucket, "never-there")))
+    step("invalid utf-8 key")(lambda t: t.call("GET", f"/{bucket}/%FF.txt"))
+    step("list v2 start-after")(
+        lambda t: t.call("GET", f"/{bucket}", "list-type=2&start-after=m&encoding-type=url")
+    )
     step("missing bucket")(lambda t: t.call("GET", "/no-such-bucket", "list-type=2"))
     step("bad signature")(
         lambda t: t.call("GET", key_path(bucket, "with space.txt"), secret="wrong")

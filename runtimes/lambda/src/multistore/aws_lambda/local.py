@@ -76,9 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._refuse(length)
                 return
             body = self.rfile.read(length) if length else b""
-        event = to_event(
-            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-        )
+        headers = [(name, _utf8(value)) for name, value in self.headers.items()]
+        event = to_event(self.command, _utf8(self.path), headers, body, self.client_address[0])
         with self.invocation:
             answer = self.container.invoke(event)
         self._write(answer)
@@ -144,6 +143,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+def _utf8(text: str) -> str:
+    """Header and target bytes read as UTF-8, as Lambda's JSON events carry them (and as the
+    server reads them); http.server hands them over read as Latin-1. Bytes that are no
+    UTF-8 stay distinguishable (surrogate escapes), as in the server."""
+    return text.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
 class Invoker(Protocol):
