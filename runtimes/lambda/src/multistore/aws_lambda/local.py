@@ -65,22 +65,28 @@ class _Handler(BaseHTTPRequestHandler):
     invocation: threading.Lock
 
     def _serve(self) -> None:
-        limit = limits.body_limit(Shape.FUNCTION_URL)
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            body = self._read_chunked(limit)
-            if body is None:
-                return
-        else:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > limit:
-                self._refuse(length)
-                return
-            body = self.rfile.read(length) if length else b""
+        try:
+            body = self._read_body(limits.body_limit(Shape.FUNCTION_URL))
+        except ValueError:
+            self.send_error(400, "malformed body framing")
+            self.close_connection = True
+            return
+        if body is None:
+            return  # refused
         headers = [(name, _utf8(value)) for name, value in self.headers.items()]
         event = to_event(self.command, _utf8(self.path), headers, body, self.client_address[0])
         with self.invocation:
             answer = self.container.invoke(event)
         self._write(answer)
+
+    def _read_body(self, limit: int) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(limit)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > limit:
+            self._refuse(length)
+            return None
+        return self.rfile.read(length) if length else b""
 
     def handle_expect_100(self) -> bool:
         # An upload Lambda could not carry is refused before its body, not after.
@@ -127,7 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response_only(answer["statusCode"])
         headers: dict[str, str] = answer.get("headers") or {}
         for name, value in headers.items():
-            self.send_header(name, value)
+            # UTF-8 on the wire, as the server sends it (http.server would insist on Latin-1).
+            self.send_header(name, value.encode("utf-8", "surrogateescape").decode("latin-1"))
         for cookie in answer.get("cookies") or ():
             self.send_header("Set-Cookie", cookie)
         framed = answer["statusCode"] in (204, 304) or any(
