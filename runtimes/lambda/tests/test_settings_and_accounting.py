@@ -147,3 +147,51 @@ def test_access_lines_and_usage_events_carry_the_exact_bytes(
     events = [json.loads(line) for line in usage.read_text().splitlines()]
     metered = {e["request_id"]: (e["bytes_in"], e["bytes_out"]) for e in events}
     assert metered == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "expect"),
+    [
+        ({"MULTISTORE_LOG_FORMAT": "json"}, "json"),
+        ({"MULTISTORE_LOG_LEVEL": "warning"}, "none"),
+        ({"LOG_LEVEL": "ERROR"}, "none"),
+        ({}, "text"),
+    ],
+)
+def test_access_line_format_and_level(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    closing: list[Container],
+    env: dict[str, str],
+    expect: str,
+) -> None:
+    container = started(tmp_path, file_config(tmp_path / "files"), **env)
+    closing.append(container)
+    answer = call(container, "GET", "missing.txt")
+    request_id = answer["headers"]["x-amz-request-id"]
+    lines = [line for line in capsys.readouterr().err.splitlines() if request_id in line]
+    if expect == "none":
+        assert lines == []
+    elif expect == "json":
+        (line,) = lines
+        fields = json.loads(line)
+        assert fields["logger"] == "multistore.access"
+        assert (fields["id"], fields["status"], fields["error"]) == (request_id, 404, "NoSuchKey")
+        assert (fields["op"], fields["bucket"], fields["identity"]) == (
+            "GetObject", "files", "lambda",
+        )  # fmt: skip
+    else:
+        (line,) = lines
+        assert f"id={request_id} " in line
+        assert "status=404 error=NoSuchKey" in line
+
+
+def test_an_unknown_log_format_stops_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(file_config(tmp_path / "files")))
+    container = Container({"CONFIG_PATH": str(path), "MULTISTORE_LOG_FORMAT": "xml"})
+    try:
+        with pytest.raises(SettingsError, match="MULTISTORE_LOG_FORMAT"):
+            container.gateway()
+    finally:
+        container.close()
