@@ -495,3 +495,32 @@ def test_upload_part_copy_with_a_range(
         full_client.get_object(Bucket=backend.data, Key=key)["Body"].read()
         == data[: 5 * MiB] + b"tail"
     )
+
+
+def test_objects_larger_than_one_request_are_assembled_by_upload_part_copy(
+    full_client: Any, backend: BackendUnderTest, unique: str
+) -> None:
+    """No body crosses the gateway but ranges: how a buffered Lambda handler, which carries
+    at most ~4.5 MB per request, still builds and serves a 6 MiB object."""
+    source = f"{unique}big-source.bin"
+    data = os.urandom(6 * MiB)
+    backend.put_raw(backend.data, source, data)
+    key = f"{unique}assembled-by-copies.bin"
+    upload = full_client.create_multipart_upload(Bucket=backend.data, Key=key)["UploadId"]
+    parts = []
+    for number, (start, end) in enumerate(((0, 5 * MiB - 1), (5 * MiB, 6 * MiB - 1)), start=1):
+        etag = full_client.upload_part_copy(
+            Bucket=backend.data, Key=key, UploadId=upload, PartNumber=number,
+            CopySource={"Bucket": backend.data, "Key": source},
+            CopySourceRange=f"bytes={start}-{end}",
+        )["CopyPartResult"]["ETag"]  # fmt: skip
+        parts.append({"PartNumber": number, "ETag": etag})
+    full_client.complete_multipart_upload(
+        Bucket=backend.data, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    assert backend.get_raw(backend.data, key) == data
+    halves = [
+        full_client.get_object(Bucket=backend.data, Key=key, Range=f"bytes={r}")["Body"].read()
+        for r in (f"0-{3 * MiB - 1}", f"{3 * MiB}-")
+    ]
+    assert b"".join(halves) == data
