@@ -498,7 +498,7 @@ def test_upload_part_copy_with_a_range(
 
 
 def test_objects_larger_than_one_request_are_assembled_by_upload_part_copy(
-    full_client: Any, backend: BackendUnderTest, unique: str
+    full_client: Any, backend: BackendUnderTest, unique: str, tmp_path: Path
 ) -> None:
     """No body crosses the gateway but ranges: how a buffered Lambda handler, which carries
     at most ~4.5 MB per request, still builds and serves a 6 MiB object."""
@@ -524,3 +524,8 @@ def test_objects_larger_than_one_request_are_assembled_by_upload_part_copy(
         for r in (f"0-{3 * MiB - 1}", f"{3 * MiB}-")
     ]
     assert b"".join(halves) == data
+    # boto3's download_file reads objects over its threshold in parallel ranged GETs.
+    ranged = TransferConfig(multipart_threshold=4 * MiB, multipart_chunksize=4 * MiB)
+    target = tmp_path / "downloaded.bin"
+    full_client.download_file(backend.data, key, str(target), Config=ranged)
+    assert target.read_bytes() == data
