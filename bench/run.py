@@ -182,9 +182,7 @@ def start_services(args: argparse.Namespace, stack: Stack) -> dict[str, Service]
             workers=args.workers,
             log_level=args.log_level,
             # With --ab-base, B is this tree as it is; otherwise A plus the --ab patches.
-            experiments=",".join(
-                filter(None, [args.experiment, "" if args.ab_base else args.ab])
-            ),
+            experiments=",".join(filter(None, [args.experiment, "" if args.ab_base else args.ab])),
         )
     return services
 
@@ -304,7 +302,7 @@ def gateway_footprint(root: int) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.ab_base and not args.ab:
-        args.ab = f"the working tree (A = {args.ab_base})"
+        args.ab = f"this tree's changes since {args.ab_base}"
     ensure_tools()
     workdir = Path(tempfile.mkdtemp(prefix="multistore-bench-"))
     group = ServiceGroup(workdir)

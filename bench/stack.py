@@ -145,8 +145,13 @@ class Stack:
             path.chmod(0o644)
 
     def gateway_config(self) -> Path:
+        path = self.workdir / "gateway.json"
+        path.write_text(json.dumps(self.gateway_config_data(), indent=2))
+        return path
+
+    def gateway_config_data(self) -> dict[str, object]:
         static = self.url("static")
-        config = {
+        return {
             "buckets": [
                 {
                     "name": BUCKET_READ,
@@ -178,9 +183,6 @@ class Stack:
             ],
             "credentials": [credential_config()],
         }
-        path = self.workdir / "gateway.json"
-        path.write_text(json.dumps(config, indent=2))
-        return path
 
     # --- services ------------------------------------------------------------------------
 
