@@ -34,7 +34,7 @@ from multistore.static_config.assembly import assemble_gateway
 ENDPOINT = "127.0.0.1:9"  # never dialled: the transport answers in memory
 GATEWAY = "127.0.0.1:8000"
 BODY = bytes(1024)
-ROUNDS = 5
+ROUNDS = 7
 
 
 class InstantResponse:
@@ -116,10 +116,10 @@ async def measure(name: str, gateway: ProxyGateway, headers: dict[str, str], n: 
         await serve_one(gateway, wire)
     rounds = []
     for _ in range(ROUNDS):
-        start = time.perf_counter_ns()
+        start = time.process_time_ns()
         for _ in range(n):
             await serve_one(gateway, wire)
-        rounds.append((time.perf_counter_ns() - start) / n / 1000)
+        rounds.append((time.process_time_ns() - start) / n / 1000)
     print(f"{name:<12} {min(rounds):7.2f} µs/req (median {statistics.median(rounds):.2f})")
 
 
