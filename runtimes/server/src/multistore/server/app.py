@@ -14,6 +14,7 @@ from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import HttpTransport
 from multistore.core.router import Router
 from multistore.http_client import HttpClient
+from multistore.server import heap
 from multistore.server.client_ip import TrustedProxies
 from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
@@ -90,6 +91,8 @@ class Worker:
         """Reload the config file (SIGHUP), counting the outcome for the metrics."""
         outcome = "success" if self.config.reload() else "rejected"
         RECORDER.count("multistore_config_reloads_total", (outcome,))
+        if outcome == "success":
+            heap.settle()  # the replaced config is collectable garbage now
 
     async def close(self) -> None:
         for task in self.background:

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from multistore.server import heap
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.server.settings import ServerSettings, SettingsError, load_settings
 from multistore.server.startup import StartupError, listen_failure, preflight, ssl_context
@@ -78,6 +79,7 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, worker.reload)
     logger.info("listening on %s://%s:%d", settings.scheme, settings.host, settings.port)
+    heap.settle()
     if link is not None:
         link.attach(loop, on_status=READINESS.update, on_gone=_supervisor_gone(stop))
     try:
