@@ -58,6 +58,9 @@ async def serve(
         shutdown_timeout=min(_FINAL_GRACE, settings.shutdown_timeout),
     )
     await runner.setup()
+    # Everything the worker keeps for its lifetime exists now; the first request is not
+    # accepted before this (a full collection) is done.
+    heap.settle()
     site = web.TCPSite(
         runner,
         settings.host,
@@ -79,7 +82,6 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, worker.reload)
     logger.info("listening on %s://%s:%d", settings.scheme, settings.host, settings.port)
-    heap.settle()
     if link is not None:
         link.attach(loop, on_status=READINESS.update, on_gone=_supervisor_gone(stop))
     try:
