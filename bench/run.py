@@ -8,8 +8,9 @@ ports, loads each with wrk, prints a Markdown table of medians and ratios and wr
 figures to bench/results/<timestamp>.json. Everything started is stopped by PID, also on
 Ctrl-C or failure. docs/performance.md says what each row means.
 
-A/B mode prices a proposed change: ``--ab coalesce`` starts a second gateway with that
-what-if patch (bench/experiments/) and runs it interleaved with the unpatched one.
+A/B mode prices a proposed change: ``--ab NAME`` starts a second gateway with that
+what-if patch (bench/experiments/) and runs it interleaved with the unpatched one;
+``--ab-base REV`` runs git revision REV as gateway A and this working tree as B.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from scenarios import SCENARIOS, Scenario, ab_pairs, preflight, prepare_call, se
 from stack import BENCH_DIR, MIB, Stack, ensure_tools, export_revision
 
 RESULTS_DIR = BENCH_DIR / "results"
-EXPERIMENTS_HELP = "uvloop, coalesce (see bench/experiments/)"
+EXPERIMENTS_HELP = "uvloop (see bench/experiments/)"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
