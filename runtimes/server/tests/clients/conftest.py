@@ -20,7 +20,8 @@ import pytest
 
 from multistore.testing.gateway import GatewayProcess
 
-from ..conftest import FULL, MOTO_BUCKETS, BackendUnderTest
+from ..backends_under_test import MOTO_BUCKETS
+from ..conftest import FULL, BackendUnderTest
 
 KiB = 1 << 10
 MiB = 1 << 20
