@@ -309,6 +309,7 @@ async def _stream_body(
                 exc,
             )
             outcome.error = BACKEND_DISCONNECTED
+            _flush_head(request)  # still waiting for body bytes that will never come
             _drop_connection(request)
             return False
         except Exception:
@@ -318,6 +319,7 @@ async def _stream_body(
                 outcome.bytes_out,
             )
             outcome.error = "InternalError"
+            _flush_head(request)
             _drop_connection(request)
             return False
         try:
