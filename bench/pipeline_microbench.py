@@ -6,9 +6,10 @@ Builds the benchmark's gateway (``stack.Stack.gateway_config``: bucket ``bench``
 ``s3`` backend, the benchmark's key) over an in-memory transport that answers every backend
 request at once with a 1 KiB body, then times ``ProxyGateway.handle`` plus reading the body
 and releasing the response, for an anonymous and a SigV4 GET (headers signed by botocore,
-replayed as ``run.py`` does). Sockets, aiohttp and the event loop's I/O are left out, so
-the figures are stable enough to price a change of a few microseconds that the end-to-end
-benchmark cannot see through the noise of a shared machine.
+replayed as ``run.py`` does). Sockets, aiohttp and the event loop's I/O are left out, and
+the clock is the process's CPU time (time spent preempted by other work does not count),
+so the best of the rounds is stable enough to price a change of a few microseconds that
+the end-to-end benchmark cannot see through the noise of a shared machine.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ async def measure(name: str, gateway: ProxyGateway, headers: dict[str, str], n: 
         for _ in range(n):
             await serve_one(gateway, wire)
         rounds.append((time.process_time_ns() - start) / n / 1000)
-    print(f"{name:<12} {min(rounds):7.2f} µs/req (median {statistics.median(rounds):.2f})")
+    print(f"{name:<12} {min(rounds):7.2f} CPU µs/req (median {statistics.median(rounds):.2f})")
 
 
 async def main(n: int) -> None:
