@@ -65,7 +65,10 @@ def parse_raw(lines: Iterable[str]) -> list[tuple[list[str], int]]:
         stack, _, count = line.rstrip("\n").rpartition(" ")
         if stack and count.isdigit():
             # py-spy writes the thread name first; frames go outermost → innermost.
-            stacks.append((stack.split(";"), int(count)))
+            frames = stack.split(";")
+            if "concurrent/futures/thread.py" in frames[-1]:
+                continue  # an idle executor thread waiting for work, not CPU
+            stacks.append((frames, int(count)))
     return stacks
 
 

@@ -8,8 +8,9 @@ ports, loads each with wrk, prints a Markdown table of medians and ratios and wr
 figures to bench/results/<timestamp>.json. Everything started is stopped by PID, also on
 Ctrl-C or failure. docs/performance.md says what each row means.
 
-A/B mode prices a proposed change: ``--ab coalesce`` starts a second gateway with that
-what-if patch (bench/experiments/) and runs it interleaved with the unpatched one.
+A/B mode prices a proposed change: ``--ab NAME`` starts a second gateway with that
+what-if patch (bench/experiments/) and runs it interleaved with the unpatched one;
+``--ab-base REV`` runs git revision REV as gateway A and this working tree as B.
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ from report import (
     targets_markdown,
 )
 from scenarios import SCENARIOS, Scenario, ab_pairs, preflight, prepare_call, service_of
-from stack import BENCH_DIR, MIB, Stack, ensure_tools
+from stack import BENCH_DIR, MIB, Stack, ensure_tools, export_revision
 
 RESULTS_DIR = BENCH_DIR / "results"
-EXPERIMENTS_HELP = "uvloop, coalesce (see bench/experiments/)"
+EXPERIMENTS_HELP = "uvloop (see bench/experiments/)"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -74,6 +75,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--ab", default="", help="also run a second gateway with these patches, interleaved"
+    )
+    parser.add_argument(
+        "--ab-base",
+        default="",
+        metavar="REV",
+        help="A/B against a git revision: A runs REV's packages, B this working tree",
     )
     parser.add_argument(
         "--nginx-tuned",
@@ -165,14 +172,18 @@ def start_services(args: argparse.Namespace, stack: Stack) -> dict[str, Service]
         services["nginx-proxy"] = stack.start_nginx_proxy(tuned=args.nginx_tuned)
         services["naive"] = stack.start_naive()
     services["gateway"] = stack.start_gateway(
-        workers=args.workers, log_level=args.log_level, experiments=args.experiment
+        workers=args.workers,
+        log_level=args.log_level,
+        experiments=args.experiment,
+        source=export_revision(args.ab_base, stack.workdir) if args.ab_base else None,
     )
     if args.ab:
         services["gateway-b"] = stack.start_gateway(
             name="gateway-b",
             workers=args.workers,
             log_level=args.log_level,
-            experiments=",".join(filter(None, [args.experiment, args.ab])),
+            # With --ab-base, B is this tree as it is; otherwise A plus the --ab patches.
+            experiments=",".join(filter(None, [args.experiment, "" if args.ab_base else args.ab])),
         )
     return services
 
@@ -291,6 +302,8 @@ def gateway_footprint(root: int) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.ab_base and not args.ab:
+        args.ab = f"this tree's changes since {args.ab_base}"
     ensure_tools()
     workdir = Path(tempfile.mkdtemp(prefix="multistore-bench-"))
     group = ServiceGroup(workdir)

@@ -85,6 +85,23 @@ def uvloop_path(cache: Path) -> Path:
     return cache
 
 
+def export_revision(revision: str, workdir: Path) -> list[Path]:
+    """The ``src`` directories of every workspace member at ``revision`` (``git archive``).
+
+    On ``PYTHONPATH`` they come before the editable installs of this tree, and ``multistore``
+    is a namespace package, so each ``multistore.*`` package is imported from them instead.
+    """
+    target = workdir / f"source-{revision.replace('/', '_')}"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_DIR), "archive", revision, "packages", "runtimes"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return sorted(target.glob("*/*/src"))
+
+
 def make_sparse(path: Path, size: int) -> Path:
     with open(path, "wb") as handle:
         handle.truncate(size)
@@ -128,8 +145,13 @@ class Stack:
             path.chmod(0o644)
 
     def gateway_config(self) -> Path:
+        path = self.workdir / "gateway.json"
+        path.write_text(json.dumps(self.gateway_config_data(), indent=2))
+        return path
+
+    def gateway_config_data(self) -> dict[str, object]:
         static = self.url("static")
-        config = {
+        return {
             "buckets": [
                 {
                     "name": BUCKET_READ,
@@ -161,9 +183,6 @@ class Stack:
             ],
             "credentials": [credential_config()],
         }
-        path = self.workdir / "gateway.json"
-        path.write_text(json.dumps(config, indent=2))
-        return path
 
     # --- services ------------------------------------------------------------------------
 
@@ -205,9 +224,12 @@ class Stack:
         workers: int = 2,
         log_level: str = "WARNING",
         experiments: str = "",
+        source: list[Path] | None = None,
     ) -> Service:
         """Start ``multistore-server``; ``experiments`` names what-if patches (see
-        ``experiments/sitecustomize.py``) plus ``uvloop``, which makes uvloop importable."""
+        ``experiments/sitecustomize.py``) plus ``uvloop``, which makes uvloop importable.
+        ``source``: package source directories imported instead of this tree's
+        (:func:`export_revision`)."""
         port = self.ports[name] = free_port()
         argv = [
             sys.executable,
@@ -228,6 +250,8 @@ class Stack:
         if "uvloop" in names:
             names.remove("uvloop")
             paths.append(str(uvloop_path(UVLOOP_DIR)))
+        if source:
+            paths += [str(path) for path in source]
         if names:
             paths.insert(0, str(BENCH_DIR / "experiments"))
             env["MULTISTORE_BENCH_EXPERIMENTS"] = ",".join(names)

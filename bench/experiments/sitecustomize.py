@@ -4,12 +4,14 @@
 names the patches in ``MULTISTORE_BENCH_EXPERIMENTS``. Measurement only: each patch stands
 in for a change proposed in docs/performance.md and is deleted once the real change lands.
 
-- ``coalesce``: response headers go out with the first body bytes (one send, not two).
+None is pending: the last one, ``coalesce`` (response headers with the first body bytes),
+landed in ``multistore.server.handler`` (issue 14 point 8).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 _WANTED = {
     name.strip()
@@ -18,13 +20,7 @@ _WANTED = {
 }
 
 
-def _coalesce() -> None:
-    from aiohttp import web_response
-
-    web_response.StreamResponse._send_headers_immediately = False  # type: ignore[attr-defined]
-
-
-_PATCHES = {"coalesce": _coalesce}
+_PATCHES: dict[str, Callable[[], None]] = {}
 
 for _name in sorted(_WANTED):
     if _name not in _PATCHES:

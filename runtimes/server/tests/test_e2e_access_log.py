@@ -32,7 +32,10 @@ def logged_gateway(
 ) -> Iterator[GatewayProcess]:
     root = tmp_path_factory.mktemp("access-log-root")
     moto_s3.client().create_bucket(Bucket="access-log")
-    with dying_backend(declared=4 << 20, sent=100_000) as dying:
+    with (
+        dying_backend(declared=4 << 20, sent=100_000) as dying,
+        dying_backend(declared=1000, sent=0) as silent,
+    ):
         config = {
             "buckets": [
                 {"name": "files", "backend_type": "file", "anonymous_access": True,
@@ -41,6 +44,9 @@ def logged_gateway(
                  "backend_options": moto_s3.backend_options("access-log")},
                 {"name": "dying", "backend_type": "s3", "anonymous_access": True,
                  "backend_options": {"endpoint": dying, "bucket_name": "b",
+                                     "access_key_id": "k", "secret_access_key": "s"}},
+                {"name": "silent", "backend_type": "s3", "anonymous_access": True,
+                 "backend_options": {"endpoint": silent, "bucket_name": "b",
                                      "access_key_id": "k", "secret_access_key": "s"}},
             ],
             "credentials": [
@@ -153,6 +159,27 @@ def test_a_backend_dying_mid_download_is_logged_as_such(logged_gateway: GatewayP
     assert field(lines[0], "error") == "BackendDisconnected"
     assert field(lines[0], "out") == "100000"
     assert "backend stream broke after 100000 bytes" in logged_gateway.log()
+    assert_no_tracebacks(logged_gateway)
+
+
+def test_a_backend_dying_before_the_first_body_byte_still_sends_the_head(
+    logged_gateway: GatewayProcess,
+) -> None:
+    # The gateway holds a head back to send it with the first body bytes; when none come,
+    # the client must still get the head and then a closed connection, as a short body.
+    with connect(logged_gateway.url) as sock:
+        sock.sendall(request_head("GET", f"{logged_gateway.url}/silent/object.bin"))
+        head, received = read_response_head(sock)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"Content-Length: 1000" in head
+        sock.settimeout(10)
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received == b""
+    lines = wait_for_lines(logged_gateway, "bucket=silent method=GET", 1)
+    assert len(lines) == 1, lines
+    assert field(lines[0], "error") == "BackendDisconnected"
+    assert field(lines[0], "out") == "0"
     assert_no_tracebacks(logged_gateway)
 
 

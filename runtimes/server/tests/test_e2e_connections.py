@@ -87,6 +87,21 @@ def test_an_idle_kept_alive_connection_is_closed_by_the_keepalive_timeout(
     assert KEEPALIVE * 0.8 <= elapsed < KEEPALIVE + 2, elapsed
 
 
+def test_a_later_request_on_a_kept_alive_connection_gets_its_own_header_timeout(
+    strict_gateway: GatewayProcess,
+) -> None:
+    with connect(strict_gateway.url) as sock:
+        sock.sendall(request_head("GET", f"{strict_gateway.url}/.multistore/healthz"))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        # Half a head, started after the first request's header deadline has passed: the
+        # deadline that counts is this head's, not the connection's first one.
+        time.sleep(HEADER * 0.6)
+        sock.sendall(b"GET /demo/READ")
+        elapsed, received = closed_after(sock, limit=10)
+    assert HEADER * 0.8 <= elapsed < HEADER + 2, elapsed
+    assert received == b""
+
+
 def test_a_stalled_upload_gets_request_timeout(strict_gateway: GatewayProcess) -> None:
     url = f"{strict_gateway.url}/{DEMO_BUCKET}/stalled.bin"
     headers = sign(

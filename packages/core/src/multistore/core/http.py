@@ -104,6 +104,8 @@ def decode_path(raw_path: str) -> str:
 def decode_query(raw_query: str) -> MultiDict[str]:
     """Form-decode a query; invalid UTF-8 is refused rather than turned into U+FFFD, which
     would make two different wire values (say ``%FF`` and ``%FE``) the same parameter."""
+    if not raw_query:
+        return MultiDict()  # most requests: a plain GET or PUT has no query at all
     try:
         return MultiDict(parse_qsl(raw_query, keep_blank_values=True, errors="strict"))
     except UnicodeDecodeError as exc:

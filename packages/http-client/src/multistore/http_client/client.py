@@ -47,27 +47,28 @@ class HttpClient:
         headers: Mapping[str, str],
         body: OutboundBody = None,
     ) -> ClientResponse:
+        origin_text, target = split_url(url)
         if self._observer is None:
-            return await self._request(method, url, headers=headers, body=body)
+            return await self._request(method, origin_text, target, headers=headers, body=body)
         started = time.perf_counter()
         try:
-            response = await self._request(method, url, headers=headers, body=body)
+            response = await self._request(method, origin_text, target, headers=headers, body=body)
         except TransportError:
-            self._observer(split_url(url)[0], time.perf_counter() - started, "transport")
+            self._observer(origin_text, time.perf_counter() - started, "transport")
             raise
         elapsed = time.perf_counter() - started
-        self._observer(split_url(url)[0], elapsed, "status_5xx" if response.status >= 500 else None)
+        self._observer(origin_text, elapsed, "status_5xx" if response.status >= 500 else None)
         return response
 
     async def _request(
         self,
         method: str,
-        url: str,
+        origin_text: str,
+        target: str,
         *,
         headers: Mapping[str, str],
         body: OutboundBody,
     ) -> ClientResponse:
-        origin_text, target = split_url(url)
         pool = self._pools.get(origin_text)
         if pool is None:
             pool = self._new_pool(origin_text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -14,6 +15,7 @@ from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import HttpTransport
 from multistore.core.router import Router
 from multistore.http_client import HttpClient
+from multistore.server import heap
 from multistore.server.client_ip import TrustedProxies
 from multistore.server.connections import ConnectionLimits, GatewayServer
 from multistore.server.demo import demo_config
@@ -90,6 +92,8 @@ class Worker:
         """Reload the config file (SIGHUP), counting the outcome for the metrics."""
         outcome = "success" if self.config.reload() else "rejected"
         RECORDER.count("multistore_config_reloads_total", (outcome,))
+        if outcome == "success":
+            heap.settle()  # the replaced config is collectable garbage now
 
     async def close(self) -> None:
         for task in self.background:
@@ -196,10 +200,14 @@ def create_server(
     closing = (lambda: in_flight.draining) if in_flight is not None else None
     trusted = worker.trusted_proxies
 
-    async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        return await handle(
-            request, gateway, body_timeout=body_timeout, closing=closing, trusted_proxies=trusted
-        )
+    # A partial, not a wrapping coroutine: one coroutine frame less per request.
+    handler = functools.partial(
+        handle,
+        gateway=gateway,
+        body_timeout=body_timeout,
+        closing=closing,
+        trusted_proxies=trusted,
+    )
 
     return GatewayServer(
         in_flight.wrap(handler) if in_flight is not None else handler,

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from multistore.server import heap
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.server.settings import ServerSettings, SettingsError, load_settings
 from multistore.server.startup import StartupError, listen_failure, preflight, ssl_context
@@ -57,6 +58,9 @@ async def serve(
         shutdown_timeout=min(_FINAL_GRACE, settings.shutdown_timeout),
     )
     await runner.setup()
+    # Everything the worker keeps for its lifetime exists now; the first request is not
+    # accepted before this (a full collection) is done.
+    heap.settle()
     site = web.TCPSite(
         runner,
         settings.host,

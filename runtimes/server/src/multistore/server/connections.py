@@ -55,7 +55,10 @@ class GuardedRequestHandler(RequestHandler):
     def __init__(self, manager: GatewayServer, *, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(manager, keepalive_timeout=limits.keepalive_timeout, **kwargs)
         self._header_timeout = limits.header_timeout
+        # One timer per connection, re-armed only when it fires, rather than a timer per
+        # request: a complete head just clears the deadline, which the timer then finds gone.
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_deadline: float | None = None
         self._refused = False
         self._gateway_server = manager
         self._counted = False
@@ -77,7 +80,10 @@ class GuardedRequestHandler(RequestHandler):
         self._start_head_timer()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._cancel_head_timer()
+        self._head_deadline = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         if self._counted:
             # aiohttp's own list keeps a closed connection until its handler task ends.
             self._counted = False
@@ -89,25 +95,30 @@ class GuardedRequestHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._head_timer is None and not self._request_in_progress and not self._messages:
+        if self._head_deadline is None and not self._request_in_progress and not self._messages:
             # The first byte of the next request on a kept-alive connection.
             self._start_head_timer()
         parsed = self._request_count
         super().data_received(data)
         if self._request_count != parsed:
-            self._cancel_head_timer()
+            self._head_deadline = None  # the head is complete
 
     def _start_head_timer(self) -> None:
         if self._header_timeout > 0:
-            self._head_timer = self._loop.call_later(self._header_timeout, self._head_timed_out)
+            deadline = self._head_deadline = self._loop.time() + self._header_timeout
+            if self._head_timer is None:
+                self._head_timer = self._loop.call_at(deadline, self._check_head)
 
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
+    def _check_head(self) -> None:
         self._head_timer = None
+        deadline = self._head_deadline
+        if deadline is None:
+            return  # no head pending: the next request's first byte arms the timer again
+        if self._loop.time() < deadline:
+            # A later request's head: its deadline is still ahead.
+            self._head_timer = self._loop.call_at(deadline, self._check_head)
+            return
+        self._head_deadline = None
         if self._request_in_progress or self._messages:
             return
         RECORDER.count("multistore_connections_dropped_total", ("header_timeout",))

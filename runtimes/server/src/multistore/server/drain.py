@@ -28,19 +28,19 @@ class InFlight:
 
     def __init__(self) -> None:
         self._running = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Only a drain waits for the count to reach zero; until one starts, a request pays
+        # for two integer updates and nothing else.
+        self._idle: asyncio.Event | None = None
         self.draining = False
 
     def wrap(self, handler: Handler) -> Handler:
         async def tracked(request: web.BaseRequest) -> web.StreamResponse:
             self._running += 1
-            self._idle.clear()
             try:
                 response = await handler(request)
             finally:
                 self._running -= 1
-                if not self._running:
+                if not self._running and self._idle is not None:
                     self._idle.set()
             if self.draining:
                 response.force_close()
@@ -51,9 +51,12 @@ class InFlight:
     async def drain(self, *, within: float) -> bool:
         """Wait until no handler runs; ``False`` if ``within`` seconds passed first."""
         self.draining = True
+        if not self._running:
+            return True
+        idle = self._idle = asyncio.Event()
         try:
             async with asyncio.timeout(within):
-                await self._idle.wait()
+                await idle.wait()
         except TimeoutError:
             return False
         return True

@@ -9,6 +9,7 @@ are what actually moved. Only the gateway's own faults are logged with a traceba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -248,12 +249,18 @@ async def _write(
         stream.content_length = result.content_length
     if close:
         stream.force_close()
+    # The head waits for the first body bytes so both leave in one send: a small object's
+    # whole answer is one segment instead of two (about a tenth of a small GET's CPU). The
+    # backend's first chunk has usually arrived with its head; if it has not, the flush
+    # below sends the head alone on the next turn of the event loop, as before.
+    stream._send_headers_immediately = False
     try:
         try:
             await stream.prepare(request)
         except ConnectionError:
             outcome.client_gone()
             return stream
+        request.task.get_loop().call_soon(_flush_head, request)
         outcome.headers_sent = True
         complete = True
         if not head and result.status not in _NO_BODY_STATUSES:
@@ -266,6 +273,13 @@ async def _write(
     finally:
         await result.close()
     return stream
+
+
+def _flush_head(request: web.BaseRequest) -> None:
+    """Send a response head still waiting for body bytes (a no-op once they went with it)."""
+    # A client gone by now is recorded by the body write that follows.
+    with contextlib.suppress(ConnectionError):
+        request.writer.send_headers()
 
 
 BACKEND_DISCONNECTED = "BackendDisconnected"
@@ -295,6 +309,7 @@ async def _stream_body(
                 exc,
             )
             outcome.error = BACKEND_DISCONNECTED
+            _flush_head(request)  # still waiting for body bytes that will never come
             _drop_connection(request)
             return False
         except Exception:
@@ -304,6 +319,7 @@ async def _stream_body(
                 outcome.bytes_out,
             )
             outcome.error = "InternalError"
+            _flush_head(request)
             _drop_connection(request)
             return False
         try:

@@ -28,6 +28,8 @@ LATENCY_BUCKETS = (
 
 Labels = tuple[str, ...]
 
+_STATUS_CLASSES = tuple(f"{n}xx" for n in range(10))
+
 
 @dataclass(slots=True)
 class Histogram:
@@ -78,7 +80,7 @@ class Recorder:
         seconds: float,
     ) -> None:
         self.version += 1
-        status_class = f"{status // 100}xx"
+        status_class = _STATUS_CLASSES[status // 100] if 0 < status < 1000 else f"{status // 100}xx"
         key = (operation, status_class, bucket)
         requests = self._requests
         requests[key] = requests.get(key, 0) + 1

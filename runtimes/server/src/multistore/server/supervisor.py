@@ -148,7 +148,13 @@ class Supervisor:
         finally:
             theirs.close()
         # The first worker reports what was loaded (and a config it cannot serve), once.
-        ours.sendall(encode_settings(dataclasses.replace(self._settings, announce=slot.index == 0)))
+        settings = encode_settings(dataclasses.replace(self._settings, announce=slot.index == 0))
+        try:
+            ours.sendall(settings)
+        except OSError as exc:
+            # Killed before it could read them (a crash loop, kill -9 at once): it has
+            # exited or is exiting, and reaping it counts it like any other death.
+            logger.debug("worker %d went away before its settings were sent: %s", slot.index, exc)
         ours.setblocking(False)
         slot.channel, slot.inbox = ours, b""
         slot.started, slot.ready, slot.restart_at = time.monotonic(), False, None

@@ -84,7 +84,13 @@ class WorkerLink:
         on_status: Callable[[PoolStatus], None],
         on_gone: Callable[[], None],
     ) -> None:
-        os.write(self._fd, READY)
+        try:
+            os.write(self._fd, READY)
+        except OSError:
+            # The supervisor died before this worker was ready: leave like a worker whose
+            # supervisor goes away later (drain, exit), not with a traceback.
+            loop.call_soon(on_gone)
+            return
         os.set_blocking(self._fd, False)
 
         def readable() -> None:

@@ -111,6 +111,8 @@ def canonical_query_string(raw_query: str, *, exclude: frozenset[str] = frozense
 
 def canonical_query_from_params(params: Iterable[tuple[str, str]]) -> str:
     """The canonical query of decoded ``(name, value)`` pairs; also a valid wire query."""
+    if not params:
+        return ""
     pairs = sorted((aws_uri_encode(key), aws_uri_encode(value)) for key, value in params)
     return "&".join([f"{key}={value}" for key, value in pairs])
 

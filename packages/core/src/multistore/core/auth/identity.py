@@ -11,7 +11,7 @@ from multistore.core.auth.sigv4 import (
     parse_signature,
     verify_signature,
 )
-from multistore.core.config import AccessScope
+from multistore.core.config import AccessScope, StoredCredential
 from multistore.core.errors import AccessDenied, ExpiredToken, InvalidAccessKeyId
 from multistore.core.http import RequestInfo
 from multistore.core.registry import CredentialRegistry, TemporaryCredentialResolver
@@ -36,6 +36,7 @@ class Identity:
 
 
 ANONYMOUS = Identity(principal=None)
+_MAX_CACHED_IDENTITIES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,9 @@ class IdentityResolver:
     ) -> None:
         self._credentials = credentials
         self._temporary = temporary_credentials
+        # The Identity of each stored credential, built once: it is immutable, and a
+        # credential that changes (a reload, a rotated key) is a new object, which misses.
+        self._stored_identities: dict[str, tuple[StoredCredential, Identity]] = {}
 
     async def authenticate(
         self,
@@ -109,9 +113,15 @@ class IdentityResolver:
             raise AccessDenied("the access key is disabled")
         if cred.expires_at is not None and cred.expires_at.timestamp() <= now:
             raise ExpiredToken("the access key has expired")
+        cached = self._stored_identities.get(cred.access_key_id)
+        if cached is not None and cached[0] is cred:
+            return cached[1], cred.secret_access_key
         identity = Identity(
             principal=cred.principal_name,
             scopes=cred.allowed_scopes,
             access_key_id=cred.access_key_id,
         )
+        if len(self._stored_identities) >= _MAX_CACHED_IDENTITIES:
+            self._stored_identities.clear()
+        self._stored_identities[cred.access_key_id] = (cred, identity)
         return identity, cred.secret_access_key

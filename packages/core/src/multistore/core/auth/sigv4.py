@@ -348,6 +348,9 @@ def _parse_v2_query(request: RequestInfo) -> ParsedSignature:
     )
 
 
+# A client sends the same credential scope all day and the same SignedHeaders list on most
+# requests: both are parsed once (bounded caches; a malformed value raises and is not kept).
+@lru_cache(maxsize=1024)
 def _parse_credential(credential: str, error: type[S3Error]) -> tuple[str, str, str, str]:
     parts = credential.split("/")
     if len(parts) != 5 or parts[4] != SCOPE_TERMINATOR or not all(parts[:4]):
@@ -359,6 +362,7 @@ def _parse_credential(credential: str, error: type[S3Error]) -> tuple[str, str, 
     return access_key_id, scope_date, region, service
 
 
+@lru_cache(maxsize=1024)
 def _parse_signed_headers(value: str, error: type[S3Error]) -> tuple[str, ...]:
     names = tuple(value.split(";"))
     if not all(names):

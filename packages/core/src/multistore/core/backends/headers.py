@@ -57,13 +57,30 @@ READ_QUERY_PARAMETERS = (
 )  # fmt: skip
 
 
+# Backends send the same few header names, spelled the same way, on every response: the
+# verdict per spelling is remembered (up to a bound, whatever a backend sends).
+_RESPONSE_HEADER_VERDICTS: dict[str, bool] = {}
+_MAX_REMEMBERED_VERDICTS = 1024
+
+
+def _passes(name: str) -> bool:
+    lower = name.lower()
+    passes = lower not in RESPONSE_HEADER_DENYLIST and not lower.startswith(
+        RESPONSE_HEADER_DENIED_PREFIXES
+    )
+    if len(_RESPONSE_HEADER_VERDICTS) < _MAX_REMEMBERED_VERDICTS:
+        _RESPONSE_HEADER_VERDICTS[name] = passes
+    return passes
+
+
 def filter_response_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:
+    verdicts = _RESPONSE_HEADER_VERDICTS
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        lower = name.lower()
-        if lower not in RESPONSE_HEADER_DENYLIST and not lower.startswith(
-            RESPONSE_HEADER_DENIED_PREFIXES
-        ):
+        passes = verdicts.get(name)
+        if passes is None:
+            passes = _passes(name)
+        if passes:
             out.add(name, value)
     return out
 

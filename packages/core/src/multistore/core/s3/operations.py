@@ -35,6 +35,11 @@ class Op(enum.Enum):
     LIST_PARTS = "ListParts"
     LIST_MULTIPART_UPLOADS = "ListMultipartUploads"
 
+    # Members are singletons compared by identity, so identity hashing is consistent with
+    # equality; Enum's own __hash__ is a Python-level call on every dict and set lookup, and
+    # each request makes several (dispatch table, action table, operation sets).
+    __hash__ = object.__hash__
+
 
 # S3 sub-resources the gateway does not implement. A request naming one of them must get
 # 501 and must never fall through to a plain object operation (upstream overwrote objects
@@ -160,7 +165,7 @@ def parse_s3_request(request: RequestInfo, *, virtual_host_domain: str | None = 
     query = request.query
     bucket, key, virtual_hosted = split_bucket_and_key(request, virtual_host_domain)
 
-    unsupported = UNSUPPORTED_SUBRESOURCES.intersection(query.keys())
+    unsupported = UNSUPPORTED_SUBRESOURCES.intersection(query.keys()) if query else None
     if unsupported:
         raise NotImplementedOperation(
             f"the ?{sorted(unsupported)[0]} sub-resource is not supported by this gateway"
