@@ -44,9 +44,9 @@ def test_bad_tables_are_startup_errors(options: dict[str, object], message: str)
 async def test_memory_store_checks_all_limits_before_taking_any() -> None:
     store = MemoryStore()
     rate = Check("rate", limit=2, window_ms=60_000, counts_request=True)
-    quota = Check("bytes", limit=100, window_ms=60_000, cost=0)
+    quota = Check("bytes", limit=100, window_ms=60_000)
     assert await store.check([rate, quota]) is None
-    await store.charge([("bytes", 60_000)], 150)
+    store.charge([rate, quota], 150)
     wait = await store.check([rate, quota])
     assert wait is not None
     assert 59 <= wait <= 62

@@ -74,6 +74,8 @@ class MeteringMiddleware:
     def __init__(self, quota_checker: QuotaChecker, usage_recorder: UsageRecorder) -> None:
         self.quota_checker = quota_checker
         self.usage_recorder = usage_recorder
+        # Without a sink (``sink = "none"``) no event need be built at all.
+        self._records_events = not isinstance(usage_recorder, NoopRecorder)
 
     async def handle(self, ctx: DispatchContext, next: Next) -> GatewayResponse:
         await self.quota_checker.check(ctx)
@@ -84,7 +86,8 @@ class MeteringMiddleware:
             return  # health checks, metrics scrapes, STS: the gateway's own routes
         # Requests refused before the chain (bad signature, no bucket) are recorded too:
         # they cost a round trip, and an operator wants to see who sends them.
-        self.usage_recorder.record(UsageEvent.of(completed))
+        if self._records_events:
+            self.usage_recorder.record(UsageEvent.of(completed))
         await self.quota_checker.record(completed)
 
     async def close(self) -> None:

@@ -38,7 +38,9 @@ def build_store(config: MeteringConfig) -> QuotaStore:
     _redis_client(config)  # the clear message when the extra is missing
     from multistore.metering.redis_store import RedisStore
 
-    return RedisStore(config.redis_url)
+    return RedisStore(
+        config.redis_url, lease_share=config.lease_share, lease_seconds=config.lease_seconds
+    )
 
 
 def build_sink(config: MeteringConfig) -> UsageSink | None:

@@ -26,8 +26,12 @@ class UsageSink(Protocol):
     async def close(self) -> None: ...
 
 
+# One encoder for every event: ``json.dumps`` with options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _lines(batch: Sequence[UsageEvent]) -> bytes:
-    return "".join(json.dumps(e.as_json(), separators=(",", ":")) + "\n" for e in batch).encode()
+    return "".join([_encode(e.as_json()) + "\n" for e in batch]).encode()
 
 
 class JsonLinesSink:
@@ -50,7 +54,7 @@ class LogSink:
 
     async def write(self, batch: Sequence[UsageEvent]) -> None:
         for event in batch:
-            usage_logger.info("%s", json.dumps(event.as_json(), separators=(",", ":")))
+            usage_logger.info("%s", _encode(event.as_json()))
 
     async def close(self) -> None:
         return None
