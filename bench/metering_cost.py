@@ -5,7 +5,8 @@ interleaved over ``--reps`` rounds; medians of requests per second, and of the C
 gateway's process tree spent per request (read from ``/proc``, so the other engineers' load
 on the shared cores does not count). Metering runs with a
 request-rate limit and a byte quota that are never reached, and a JSON-lines sink, so every
-request pays the full check and record. Redis is a real ``redis-server`` on 127.0.0.1.
+request pays the full check and record (one variant without a sink shows what the sink
+costs). Redis is a real ``redis-server`` on 127.0.0.1.
 
     uv run python bench/metering_cost.py [--reps 3] [--seconds 5] [--connections 32]
 """
@@ -68,13 +69,13 @@ def main() -> None:
             "rate_limits": {"anonymous": {"requests": 10**9, "seconds": 10}},
             "quotas": [{"bucket": "public", "bytes": "1000TiB", "seconds": 86400}],
         }
+        jsonl = {"sink": "jsonl", "sink_path": str(work / "usage.jsonl")}
         variants = {
             "off": None,
-            "memory": {"store": "memory", "sink": "jsonl", "sink_path": str(work / "m.jsonl"),
-                       **limits},
-            "redis": {"store": "redis", "redis_url": redis.url, "sink": "jsonl",
-                      "sink_path": str(work / "r.jsonl"), **limits},
-        }  # fmt: skip
+            "memory, no sink": {"store": "memory", "sink": "none", **limits},
+            "memory": {"store": "memory", **jsonl, **limits},
+            "redis": {"store": "redis", "redis_url": redis.url, **jsonl, **limits},
+        }
         gateways = {
             name: stack.enter_context(
                 running_gateway(
@@ -106,7 +107,7 @@ def main() -> None:
             median = statistics.median(values)
             per_request = statistics.median(cpu[name])
             print(
-                f"{name:>7}: {median:8.0f} req/s ({median / base:.3f} of off); "
+                f"{name:>15}: {median:8.0f} req/s ({median / base:.3f} of off); "
                 f"gateway CPU {per_request:5.1f} us/req (+{per_request - base_cpu:4.1f}), "
                 f"redis-server {statistics.median(redis_cpu[name]):4.1f} us/req; "
                 f"runs {[round(v) for v in values]}"

@@ -40,19 +40,20 @@ class Window:
     the last look, so reading the total is O(1) on the request path.
     """
 
-    __slots__ = ("live_from", "slot_ms", "slots", "total", "window_ms")
+    __slots__ = ("prune_at", "slot_ms", "slots", "total", "window_ms")
 
     def __init__(self, window_ms: int, slot_ms: int) -> None:
         self.slots: dict[int, int] = {}
         self.total = 0
-        self.live_from = 0
+        self.prune_at = 0
+        """When the oldest slot next leaves the window (ms): until then nothing to drop."""
         self.window_ms = window_ms
         self.slot_ms = slot_ms
 
     def used(self, now_ms: int) -> int:
-        oldest = oldest_live_slot(now_ms, self.window_ms, self.slot_ms)
-        if oldest > self.live_from:
-            self.live_from = oldest
+        if now_ms >= self.prune_at:
+            oldest = oldest_live_slot(now_ms, self.window_ms, self.slot_ms)
+            self.prune_at = oldest * self.slot_ms + self.window_ms
             slots = self.slots
             for index in [i for i in slots if i < oldest]:
                 self.total -= slots.pop(index)
