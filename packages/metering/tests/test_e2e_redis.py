@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,51 @@ def test_two_gateways_share_one_rate_limit_and_one_byte_quota(
         assert refused.status == 429
         assert b"<Code>SlowDown</Code>" in refused.body
         assert int(refused.headers["Retry-After"]) > 50
+
+
+def test_leases_admit_at_most_the_limit_across_two_gateways_and_usage_is_exact(
+    root: Path, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (root / "small.txt").write_bytes(b"s")
+    limit, share = 60, 0.1  # each worker leases 6 requests at a time
+    lease = int(limit * share)
+    metering = _metering(
+        redis_server,
+        rate_limits={"anonymous": {"requests": limit, "seconds": 120}},
+        quotas=[{"bucket": "public", "bytes": "1GiB", "seconds": 120}],
+        lease_share=share,
+    )
+    config = metered_config(root, metering)
+    with ExitStack() as stack:
+        gateways = [stack.enter_context(running_gateway(config, tmp_path / name)) for name in "ab"]
+        urls = [gateway.url + "/public/small.txt" for gateway in gateways] * 80
+        # Eight clients at once, alternating between the workers: leases are taken, topped
+        # up and raced for concurrently.
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda url: send("GET", url), urls))
+        time.sleep(0.5)  # each worker reports what it used within 0.1 s
+        client = Redis.from_url(redis_server.url, decode_responses=True)
+        try:
+            rate_key = "multistore:metering:rate:120000:public:anon:127.0.0.1"
+            bytes_key = "multistore:metering:bytes:120000:public:anon:127.0.0.1"
+            requests_counted = sum(int(v) for v in client.hvals(rate_key))
+            bytes_counted = sum(int(v) for v in client.hvals(bytes_key))
+        finally:
+            client.close()
+    statuses = [answer.status for answer in answers]
+    admitted = statuses.count(200)
+    assert set(statuses) == {200, 429}
+    # Never more than the limit: a lease is granted only from what no one holds or used.
+    assert admitted <= limit
+    # At most what the other worker still held when this one was refused is left unused.
+    assert admitted >= limit - 2 * lease
+    for gateway_statuses in (statuses[0::2], statuses[1::2]):
+        assert 200 in gateway_statuses
+        assert 429 in gateway_statuses
+    # What Redis counted is exactly what happened: every admitted request, and every body
+    # byte that crossed the wire (refusals' error documents included).
+    assert requests_counted == admitted
+    assert bytes_counted == sum(len(answer.body) for answer in answers)
 
 
 def test_redis_outage_fail_open_lets_requests_through_and_limits_come_back(

@@ -379,6 +379,7 @@ class RedisStore:
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(self._flush_interval)
+        self._flusher = None  # what is used from now on is reported by the next flush
         with contextlib.suppress(StoreUnavailable):  # the next check says Redis is away
             await self.flush()
 
@@ -398,7 +399,13 @@ class RedisStore:
         for lease in lapsed:
             if lease.busy is None and not lease.pending and lease.refused_until <= now:
                 del self._leases[lease.check.key]
-        reported = {lease for lease in reported if lease.busy is None}
+        # A lease with a call on its way is reported next time (the call may be taking its
+        # pending units right now).
+        waiting = {lease for lease in reported if lease.busy is not None}
+        if waiting:
+            self._dirty |= waiting
+            self._flush_soon()
+            reported -= waiting
         if not reported:
             return
         keys: list[str] = []
@@ -471,13 +478,14 @@ class RedisStore:
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
+        # Calls on their way finish first, so nothing is busy when the last report goes.
+        await asyncio.gather(*self._background, return_exceptions=True)
         for lease in self._leases.values():
             if lease.expires:
                 lease.expires = -1.0  # lapsed now: the report below hands it back
         self._sweep_at = 0.0
         with contextlib.suppress(StoreUnavailable):
             await self.flush()
-        await asyncio.gather(*self._background, return_exceptions=True)
         await self.client.aclose()
 
     def __repr__(self) -> str:
