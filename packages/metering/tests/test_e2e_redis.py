@@ -13,6 +13,7 @@ from redis import Redis
 
 from multistore.metering.redis_store import REFUSAL_MEMORY
 from multistore.testing.gateway import running_gateway
+from multistore.testing.metrics import scrape, value
 from multistore.testing.redis_server import RedisServer
 from multistore.testing.signing import send
 
@@ -77,6 +78,7 @@ def test_leases_admit_at_most_the_limit_across_two_gateways_and_usage_is_exact(
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda url: send("GET", url), urls))
         time.sleep(0.5)  # each worker reports what it used within 0.1 s
+        counted = [scrape(gateway) for gateway in gateways]
         client = Redis.from_url(redis_server.url, decode_responses=True)
         try:
             rate_key = "multistore:metering:rate:120000:public:anon:127.0.0.1"
@@ -99,6 +101,14 @@ def test_leases_admit_at_most_the_limit_across_two_gateways_and_usage_is_exact(
     # byte that crossed the wire (refusals' error documents included).
     assert requests_counted == admitted
     assert bytes_counted == sum(len(answer.body) for answer in answers)
+    for samples, gateway_statuses in zip(counted, (statuses[0::2], statuses[1::2]), strict=True):
+        refused = value(samples, "multistore_metering_refused_total")
+        assert refused == gateway_statuses.count(429)
+        # Far fewer round trips than requests: one per lease, plus the reports.
+        leases = value(samples, "multistore_metering_redis_calls_total", kind="lease")
+        assert 1 <= leases <= len(gateway_statuses) // 2
+        assert value(samples, "multistore_metering_redis_calls_total", kind="report") >= 1
+        assert value(samples, "multistore_metering_redis_errors_total") == 0
 
 
 def test_redis_outage_fail_open_lets_requests_through_and_limits_come_back(
@@ -116,6 +126,9 @@ def test_redis_outage_fail_open_lets_requests_through_and_limits_come_back(
         started = time.monotonic()
         assert [send("GET", url).status for _ in range(20)] == [200] * 20
         assert time.monotonic() - started < 10  # no per-request timeouts piling up
+        samples = scrape(gateway)
+        assert value(samples, "multistore_metering_store_unavailable_total") == 20
+        assert value(samples, "multistore_metering_redis_errors_total") >= 1
         redis_server.start()  # an empty Redis: the budget starts again
         time.sleep(1.1)  # the store tries Redis again a second after the last failure
         assert [send("GET", url).status for _ in range(3)] == [200, 200, 429]

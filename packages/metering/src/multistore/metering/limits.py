@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from multistore.core.auth.identity import Identity
@@ -42,6 +43,8 @@ class LimitsChecker:
         self.store = store
         self._store_down = False
         self._plans: dict[tuple[str, str | None, str | None], Plan] = {}
+        self.refused = 0
+        self.unavailable = 0
 
     def _quotas(self, bucket: str) -> list[Quota]:
         return [q for q in self.config.quotas if q.bucket in (bucket, "*")]
@@ -94,6 +97,7 @@ class LimitsChecker:
         try:
             wait = await self.store.check(checks, _content_length(ctx))
         except StoreUnavailable as exc:
+            self.unavailable += 1
             self._went_down(exc)
             if self.config.fail_open:
                 return
@@ -101,6 +105,7 @@ class LimitsChecker:
         if self._store_down:
             self._came_back()
         if wait is not None:
+            self.refused += 1
             raise QuotaExceeded(wait, "Please reduce your request rate or transfer volume.")
 
     async def record(self, completed: CompletedRequest) -> None:
@@ -126,6 +131,30 @@ class LimitsChecker:
 
     async def close(self) -> None:
         await self.store.close()
+
+    def counter_families(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        families: dict[str, tuple[str, tuple[str, ...]]] = {
+            "multistore_metering_refused": (
+                "Requests refused with 429 SlowDown: over a rate limit or byte quota.",
+                (),
+            ),
+            "multistore_metering_store_unavailable": (
+                "Metered requests that found the quota store unreachable (served with "
+                'on_store_failure = "open", 503 with "closed").',
+                (),
+            ),
+        }
+        describe = getattr(self.store, "counter_families", None)
+        if describe is not None:
+            families.update(describe())
+        return families
+
+    def counter_values(self) -> Iterator[tuple[str, tuple[str, ...], float]]:
+        yield "multistore_metering_refused_total", (), self.refused
+        yield "multistore_metering_store_unavailable_total", (), self.unavailable
+        values = getattr(self.store, "counter_values", None)
+        if values is not None:
+            yield from values()
 
     def __repr__(self) -> str:
         return f"LimitsChecker(store={type(self.store).__name__})"

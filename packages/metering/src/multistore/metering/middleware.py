@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import ClassVar, Protocol
 
 from multistore.core.errors import SlowDown
@@ -93,6 +94,23 @@ class MeteringMiddleware:
     async def close(self) -> None:
         await self.usage_recorder.close()
         await self.quota_checker.close()
+
+    # For the server's /.multistore/metrics (its CounterSource protocol): what the parts in
+    # use count, each part only if it counts anything.
+
+    def counter_families(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        families: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for part in (self.usage_recorder, self.quota_checker):
+            describe = getattr(part, "counter_families", None)
+            if describe is not None:
+                families.update(describe())
+        return families
+
+    def counter_values(self) -> Iterator[tuple[str, tuple[str, ...], float]]:
+        for part in (self.usage_recorder, self.quota_checker):
+            values = getattr(part, "counter_values", None)
+            if values is not None:
+                yield from values()
 
     def __repr__(self) -> str:
         return f"MeteringMiddleware({self.quota_checker!r}, {self.usage_recorder!r})"

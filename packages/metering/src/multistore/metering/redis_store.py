@@ -469,7 +469,20 @@ class RedisStore:
         self._leases.clear()
         self._dirty.clear()
 
-    def counters(self) -> Iterator[tuple[str, tuple[str, ...], float]]:
+    def counter_families(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        return {
+            "multistore_metering_redis_calls": (
+                "Script calls to Redis: lease (take or top up leases) or report (usage, "
+                "released leases).",
+                ("kind",),
+            ),
+            "multistore_metering_redis_errors": (
+                "Redis outages seen: calls that found it unreachable.",
+                (),
+            ),
+        }
+
+    def counter_values(self) -> Iterator[tuple[str, tuple[str, ...], float]]:
         yield "multistore_metering_redis_calls_total", ("lease",), self.lease_calls
         yield "multistore_metering_redis_calls_total", ("report",), self.reports
         yield "multistore_metering_redis_errors_total", (), self.errors

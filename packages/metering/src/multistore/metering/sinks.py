@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from multistore.metering.events import UsageEvent
@@ -160,6 +160,19 @@ class BatchingRecorder:
         if self.dropped:
             logger.warning("usage events dropped in this process: %d", self.dropped)
         await self.sink.close()
+
+    def counter_families(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        return {
+            "multistore_metering_events_written": ("Usage events written to the sink.", ()),
+            "multistore_metering_events_dropped": (
+                "Usage events dropped: the queue was full (queue_size) or the sink failed.",
+                (),
+            ),
+        }
+
+    def counter_values(self) -> Iterator[tuple[str, tuple[str, ...], float]]:
+        yield "multistore_metering_events_written_total", (), self.written
+        yield "multistore_metering_events_dropped_total", (), self.dropped
 
     def __repr__(self) -> str:
         return f"BatchingRecorder({type(self.sink).__name__})"
