@@ -166,4 +166,29 @@ def parse_metering(options: Mapping[str, object]) -> MeteringConfig:
     )
 
 
-__all__ = ["MeteringConfig", "Quota", "RateLimit", "parse_metering", "parse_size"]
+RESTART_ONLY = ("store", "redis_url", "key_prefix", "sink", "sink_path", "sink_stream",
+                "queue_size", "batch_size")  # fmt: skip
+"""What a reload (SIGHUP) cannot change: the store's and the sink's connections and files."""
+
+
+def metering_from_sections(sections: Mapping[str, Mapping[str, object]]) -> MeteringConfig | None:
+    """The config file's ``[metering]`` table, or ``None`` when absent or ``enabled = false``."""
+    table = sections.get("metering")
+    if table is None:
+        return None
+    options = dict(table)
+    enabled = options.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"[metering] enabled must be true or false, got {enabled!r}")
+    return parse_metering(options) if enabled else None
+
+
+__all__ = [
+    "RESTART_ONLY",
+    "MeteringConfig",
+    "Quota",
+    "RateLimit",
+    "metering_from_sections",
+    "parse_metering",
+    "parse_size",
+]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from multistore.core.auth.identity import Identity
 from multistore.core.errors import ServiceUnavailable
 from multistore.core.middleware import CompletedRequest, DispatchContext
-from multistore.metering.config import MeteringConfig, Quota
+from multistore.metering.config import RESTART_ONLY, MeteringConfig, Quota
 from multistore.metering.middleware import QuotaExceeded
 from multistore.metering.stores import QuotaStore, StoreUnavailable
 from multistore.metering.windows import Check
@@ -128,6 +128,25 @@ class LimitsChecker:
         if self._store_down:
             self._store_down = False
             logger.warning("metering store is back: limits apply again")
+
+    def reconfigure(self, config: MeteringConfig) -> None:
+        """Take reloaded limits; what needs a restart (``RESTART_ONLY``) is kept."""
+        kept = [
+            name for name in RESTART_ONLY if getattr(config, name) != getattr(self.config, name)
+        ]
+        if kept:
+            logger.warning("[metering] %s changed: kept until a restart", ", ".join(kept))
+        self.config = replace(config, **{name: getattr(self.config, name) for name in RESTART_ONLY})
+        self._plans.clear()  # plans hold the old limits
+        reconfigure = getattr(self.store, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(self.config)
+        rates = [r for r in (self.config.anonymous_rate, self.config.authenticated_rate) if r]
+        logger.info(
+            "metering limits reloaded: %d rate limit(s), %d quota(s)",
+            len(rates),
+            len(self.config.quotas),
+        )
 
     async def close(self) -> None:
         await self.store.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import ClassVar, Protocol
 
 from multistore.core.errors import SlowDown
 from multistore.core.http import GatewayResponse
 from multistore.core.middleware import CompletedRequest, DispatchContext, Next
+from multistore.metering.config import MeteringConfig, metering_from_sections
 from multistore.metering.events import UsageEvent
 
 logger = logging.getLogger("multistore.metering")
@@ -94,6 +95,19 @@ class MeteringMiddleware:
     async def close(self) -> None:
         await self.usage_recorder.close()
         await self.quota_checker.close()
+
+    # A reload (SIGHUP), through multistore.core.plugins.ReconfigurableMiddleware.
+
+    def check_sections(self, sections: Mapping[str, Mapping[str, object]]) -> None:
+        metering_from_sections(sections)  # a bad [metering] table rejects the reload
+
+    def reconfigure(self, sections: Mapping[str, Mapping[str, object]]) -> None:
+        reconfigure = getattr(self.quota_checker, "reconfigure", None)
+        if reconfigure is None:
+            return
+        # No table, or enabled = false: no limits from now on. The middleware stays in the
+        # chain (it was installed at startup) and keeps recording usage events.
+        reconfigure(metering_from_sections(sections) or MeteringConfig())
 
     # For the server's /.multistore/metrics (its CounterSource protocol): what the parts in
     # use count, each part only if it counts anything.

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from multistore.metering.config import MeteringConfig, parse_metering
+from multistore.metering.config import MeteringConfig, metering_from_sections
 from multistore.metering.limits import LimitsChecker
 from multistore.metering.middleware import MeteringMiddleware
 from multistore.metering.sinks import (
@@ -61,16 +61,9 @@ def create(
     sections: Mapping[str, Mapping[str, object]], context: object
 ) -> MeteringMiddleware | None:
     """On when the config has a ``[metering]`` table without ``enabled = false``."""
-    table = sections.get("metering")
-    if table is None:
+    config = metering_from_sections(sections)
+    if config is None:
         return None
-    options = dict(table)
-    enabled = options.pop("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ValueError(f"[metering] enabled must be true or false, got {enabled!r}")
-    if not enabled:
-        return None
-    config = parse_metering(options)
     sink = build_sink(config)
     from multistore.metering.middleware import NoopRecorder, UsageRecorder
 

@@ -51,6 +51,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from multistore.metering.config import MeteringConfig
 from multistore.metering.stores import StoreUnavailable
 from multistore.metering.windows import Check
 
@@ -309,7 +310,7 @@ class RedisStore:
         leases = []
         for check in checks:
             lease = self._leases.get(check.key)
-            if lease is None:
+            if lease is None or lease.check.limit != check.limit:
                 lease = self._leases[check.key] = Lease(check, self.lease_share)
             expired = lease.expires <= now
             if expired:
@@ -468,6 +469,18 @@ class RedisStore:
         # did not report is lost to the quotas (the usage stream has it).
         self._leases.clear()
         self._dirty.clear()
+
+    def reconfigure(self, config: MeteringConfig) -> None:
+        """Reloaded limits: leases sized for the old ones are handed back at the next
+        report, and new ones are taken at the new size."""
+        self.lease_share = config.lease_share
+        self.lease_seconds = config.lease_seconds
+        self._ttl_ms = int(config.lease_seconds * 1000) + GRACE_MS
+        for lease in self._leases.values():
+            if lease.expires:
+                lease.expires = -1.0
+        self._sweep_at = 0.0
+        self._flush_soon()
 
     def counter_families(self) -> dict[str, tuple[str, tuple[str, ...]]]:
         return {
