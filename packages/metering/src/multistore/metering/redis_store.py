@@ -57,13 +57,12 @@ from multistore.metering.windows import Check
 
 logger = logging.getLogger("multistore.metering")
 
-ARGS_PER_KEY = 8
 LEASE_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local me = ARGV[1]
 local count = #KEYS / 2
-local results, mine, mine_expires = {}, {}, {}
+local results, mine, mine_expires, modes = {}, {}, {}, {}
 local refused = false
 for i = 1, count do
   local base = 1 + (i - 1) * 8
@@ -92,7 +91,8 @@ for i = 1, count do
       others = others + amount
     end
   end
-  if ARGV[base + 8] == '1' then held = 0 else held = math.max(0, held - consumed) end
+  modes[i] = ARGV[base + 8]
+  if modes[i] == 'release' then held = 0 else held = math.max(0, held - consumed) end
   mine[i] = held
   local grant = 0
   if want > 0 then
@@ -126,6 +126,8 @@ for i = 1, count do
   if results[i] > 0 then
     held = held + results[i]
     expires = now + ttl
+  elseif modes[i] == 'renew' and held > 0 then
+    expires = now + ttl
   end
   if held > 0 and expires > now then
     redis.call('HSET', KEYS[2 * i], me, string.format('%d:%d', held, expires))
@@ -138,8 +140,9 @@ return results
 """
 """One call, for any number of limits (``KEYS``: usage hash, leases hash per limit;
 ``ARGV``: the worker's id, then per limit ``limit window_ms slot_ms want need consumed
-ttl_ms release``). Adds what the worker ``consumed`` to the window and takes it off its
-reservation; forgets the reservation first when ``release``. When ``want`` > 0, grants up to
+ttl_ms mode``). Adds what the worker ``consumed`` to the window and takes it off its
+reservation; ``mode`` ``release`` forgets the reservation first, ``renew`` extends its
+life (the worker is using it), ``keep`` neither. When ``want`` > 0, grants up to
 ``want`` more units from what is left; a limit with less than ``need`` left refuses (a
 negative result: milliseconds to wait) and then nothing is granted for any limit."""
 
@@ -323,7 +326,7 @@ class RedisStore:
             self._dirty.discard(lease)
             keys += [check.key, lease.leases_key]
             args += [check.limit, check.window_ms, check.slot_ms, want, need, consumed,
-                     self._ttl_ms, int(expired)]  # fmt: skip
+                     self._ttl_ms, "release" if expired else "renew"]  # fmt: skip
             leases.append(lease)
         busy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for lease in leases:
@@ -347,13 +350,13 @@ class RedisStore:
             return wait
         for lease, granted in zip(leases, results, strict=True):
             lease.refused_until = 0.0
-            if granted > 0:
+            if granted > 0 or lease.available > 0:
+                # Redis renewed what this worker holds, and added what it granted.
                 lease.available = max(0, lease.available) + granted
                 lease.expires = now + self.lease_seconds
                 lease.refresh_at = now + self.lease_seconds / 2
-                lease.next_try = 0.0
-            else:
-                lease.next_try = now + RETRY_TOP_UP
+            # Nothing left to grant: do not ask again at once (the budget is nearly spent).
+            lease.next_try = 0.0 if granted > 0 else now + RETRY_TOP_UP
         return None
 
     def _top_up_soon(self, lease: Lease) -> None:
@@ -417,7 +420,7 @@ class RedisStore:
             consumed, lease.pending = lease.pending, 0
             keys += [check.key, lease.leases_key]
             args += [check.limit, check.window_ms, check.slot_ms, 0, 0, consumed,
-                     self._ttl_ms, int(release)]  # fmt: skip
+                     self._ttl_ms, "release" if release else "keep"]  # fmt: skip
             if release:
                 lease.expires = 0.0
         self.reports += 1
