@@ -108,7 +108,8 @@ def main() -> None:
             per_request = statistics.median(cpu[name])
             print(
                 f"{name:>15}: {median:8.0f} req/s ({median / base:.3f} of off); "
-                f"gateway CPU {per_request:5.1f} us/req (+{per_request - base_cpu:4.1f}), "
+                f"gateway CPU {per_request:5.1f} us/req (+{per_request - base_cpu:4.1f}; "
+                f"least {min(cpu[name]):5.1f}), "
                 f"redis-server {statistics.median(redis_cpu[name]):4.1f} us/req; "
                 f"runs {[round(v) for v in values]} req/s, {[round(v) for v in cpu[name]]} us/req"
             )
