@@ -1,11 +1,9 @@
-"""One gateway process for the end-to-end suite, in front of moto (s3) and local dirs (file)."""
+"""One gateway process for the end-to-end suite, in front of every backend kind under test."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,8 @@ from multistore.testing.aws_cli import run_aws_cli
 from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
 from multistore.testing.tls import TlsFiles
+
+from .backends_under_test import BackendUnderTest, FileUnderTest, S3UnderTest
 
 ALL_ACTIONS = [action.value for action in Action]
 
@@ -40,79 +40,15 @@ def _credential(
     }
 
 
-@dataclass(frozen=True, slots=True)
-class BackendUnderTest:
-    """The buckets of one backend kind and a way to see what the backend really stored."""
-
-    kind: str
-    moto: MotoS3
-    file_roots: dict[str, Path]
-
-    @property
-    def data(self) -> str:
-        return f"{self.kind}-data"
-
-    @property
-    def prefixed(self) -> str:
-        return f"{self.kind}-prefixed"
-
-    @property
-    def public(self) -> str:
-        return f"{self.kind}-public"
-
-    def stored_keys(self, bucket: str) -> set[str]:
-        """Keys as the backend holds them (with any backend prefix)."""
-        if self.kind == "s3":
-            client = self.moto.client()
-            keys: set[str] = set()
-            for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=MOTO_BUCKETS[bucket]
-            ):
-                keys.update(obj["Key"] for obj in page.get("Contents", []))
-            return keys
-        root = self.file_roots[bucket]
-        found = set()
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d != ".multistore"]
-            for name in filenames:
-                found.add(str(Path(dirpath, name).relative_to(root)))
-        return found
-
-    def put_raw(self, bucket: str, key: str, data: bytes) -> None:
-        """Write directly to the backend, bypassing the gateway."""
-        if self.kind == "s3":
-            self.moto.client().put_object(Bucket=MOTO_BUCKETS[bucket], Key=key, Body=data)
-        else:
-            path = self.file_roots[bucket] / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+BACKEND_KINDS = ("s3", "file")
+"""Every backend kind the suite runs against; each has a ``<kind>_backend_under_test`` fixture."""
 
 
-MOTO_BUCKETS = {
-    "s3-data": "backend-data",
-    "s3-prefixed": "backend-shared",
-    "s3-public": "backend-public",
-}
-
-
-def gateway_config(moto: MotoS3, roots: dict[str, Path]) -> dict[str, Any]:
-    buckets: list[dict[str, Any]] = [
-        {"name": "s3-data", "backend_type": "s3", "anonymous_access": False,
-         "backend_options": moto.backend_options("backend-data")},
-        {"name": "s3-prefixed", "backend_type": "s3", "anonymous_access": False,
-         "backend_prefix": "team/a/", "backend_options": moto.backend_options("backend-shared")},
-        {"name": "s3-public", "backend_type": "s3", "anonymous_access": True,
-         "backend_options": moto.backend_options("backend-public")},
-        {"name": "file-data", "backend_type": "file", "anonymous_access": False,
-         "backend_options": {"root": str(roots["file-data"])}},
-        {"name": "file-prefixed", "backend_type": "file", "anonymous_access": False,
-         "backend_prefix": "team/a/", "backend_options": {"root": str(roots["file-prefixed"])}},
-        {"name": "file-public", "backend_type": "file", "anonymous_access": True,
-         "backend_options": {"root": str(roots["file-public"])}},
-    ]  # fmt: skip
+def gateway_config(backends: list[BackendUnderTest]) -> dict[str, Any]:
+    buckets = [config for backend in backends for config in backend.bucket_configs()]
     prefixed_scopes = [
         {"bucket": b, "prefixes": ["allowed/"], "actions": ALL_ACTIONS}
-        for b in ("s3-data", "file-data")
+        for b in (backend.data for backend in backends)
     ]
     return {
         "buckets": buckets,
@@ -151,30 +87,50 @@ def file_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def s3_backend_under_test(moto_s3: MotoS3) -> S3UnderTest:
+    return S3UnderTest(moto_s3)
+
+
+@pytest.fixture(scope="session")
+def file_backend_under_test(file_roots: dict[str, Path]) -> FileUnderTest:
+    return FileUnderTest(file_roots)
+
+
+@pytest.fixture(scope="session")
+def backends_under_test(request: pytest.FixtureRequest) -> list[BackendUnderTest]:
+    """One of every kind in ``BACKEND_KINDS``, prepared (buckets and containers created)."""
+    backends: list[BackendUnderTest] = [
+        request.getfixturevalue(f"{kind}_backend_under_test") for kind in BACKEND_KINDS
+    ]
+    for backend in backends:
+        backend.prepare()
+    return backends
+
+
+@pytest.fixture(scope="session")
 def gateway(
-    moto_s3: MotoS3, file_roots: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    backends_under_test: list[BackendUnderTest], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
-    client = moto_s3.client()
-    for bucket in set(MOTO_BUCKETS.values()):
-        client.create_bucket(Bucket=bucket)
-    config = gateway_config(moto_s3, file_roots)
+    config = gateway_config(backends_under_test)
     with running_gateway(
         config, tmp_path_factory.mktemp("gateway"), args=["--max-object-size", "100MiB"]
     ) as process:
         yield process
 
 
-@pytest.fixture(params=["s3", "file"])
+@pytest.fixture(params=BACKEND_KINDS)
 def backend(
-    request: pytest.FixtureRequest, moto_s3: MotoS3, file_roots: dict[str, Path]
+    request: pytest.FixtureRequest, backends_under_test: list[BackendUnderTest]
 ) -> BackendUnderTest:
-    return BackendUnderTest(request.param, moto_s3, file_roots)
+    return next(b for b in backends_under_test if b.kind == request.param)
 
 
 @pytest.fixture
-def file_backend(moto_s3: MotoS3, file_roots: dict[str, Path]) -> BackendUnderTest:
+def file_backend(
+    backends_under_test: list[BackendUnderTest], file_backend_under_test: FileUnderTest
+) -> FileUnderTest:
     """The file backend alone, for behaviour only it has to provide itself."""
-    return BackendUnderTest("file", moto_s3, file_roots)
+    return file_backend_under_test
 
 
 @pytest.fixture
@@ -184,14 +140,13 @@ def full_client(gateway: GatewayProcess) -> Any:
 
 @pytest.fixture(scope="session")
 def tls_gateway(
-    moto_s3: MotoS3,
-    file_roots: dict[str, Path],
+    backends_under_test: list[BackendUnderTest],
     tls_files: TlsFiles,
     tmp_path_factory: pytest.TempPathFactory,
     gateway: GatewayProcess,
 ) -> Iterator[GatewayProcess]:
     # Same buckets as the plain-HTTP gateway (which created the moto buckets), over TLS.
-    config = gateway_config(moto_s3, file_roots)
+    config = gateway_config(backends_under_test)
     with running_gateway(config, tmp_path_factory.mktemp("tls-gateway"), tls=tls_files) as process:
         yield process
 

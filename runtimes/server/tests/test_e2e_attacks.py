@@ -22,7 +22,6 @@ from botocore.exceptions import ClientError
 
 from multistore.server.demo import DEMO_ACCESS_KEY_ID, DEMO_BUCKET, DEMO_SECRET_ACCESS_KEY
 from multistore.testing.gateway import GatewayProcess, running_gateway
-from multistore.testing.moto_backend import MotoS3
 from multistore.testing.signing import send, sign
 
 from .conftest import FULL, PREFIXED, BackendUnderTest, gateway_config
@@ -33,16 +32,11 @@ NOT_SIGNED = b"There were headers present in the request which were not signed"
 
 @pytest.fixture(scope="module")
 def vgateway(
-    moto_s3: MotoS3,
-    file_roots: dict[str, Path],
+    backends_under_test: list[BackendUnderTest],
     tmp_path_factory: pytest.TempPathFactory,
-    gateway: GatewayProcess,
 ) -> Iterator[GatewayProcess]:
-    """The suite's buckets behind virtual hosts of ``s3.test``, with no --max-object-size.
-
-    Depends on ``gateway``, which creates the moto buckets.
-    """
-    config = gateway_config(moto_s3, file_roots)
+    """The suite's buckets behind virtual hosts of ``s3.test``, with no --max-object-size."""
+    config = gateway_config(backends_under_test)
     with running_gateway(
         config, tmp_path_factory.mktemp("vhost-gateway"), args=["--domain", DOMAIN]
     ) as process:

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from multistore.testing.gateway import GatewayProcess
 
+from .backends_under_test import FileUnderTest
 from .conftest import FULL, BackendUnderTest, aws_cli
 
 # Relative to the test's unique prefix.
@@ -46,7 +47,7 @@ def listed_keys(client: Any, bucket: str, prefix: str, **extra: Any) -> list[str
 
 
 def assert_stored_exactly(backend: BackendUnderTest, key: str, relative: str, unique: str) -> None:
-    if backend.kind == "s3":
+    if not isinstance(backend, FileUnderTest):
         assert key in backend.stored_keys(backend.data)
     else:
         path = backend.file_roots[backend.data] / unique / FILE_PATHS[relative]

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from multistore.testing.moto_backend import MotoS3
-
+from .backends_under_test import S3UnderTest
 from .conftest import BackendUnderTest
 
 KEYS = [f"dir{d}/file{f:02d}.txt" for d in range(3) for f in range(7)] + [
@@ -113,10 +112,10 @@ def test_encoding_type_url_round_trips_odd_keys(
 
 
 def test_directory_markers_fold_into_their_prefix(
-    full_client: Any, moto_s3: MotoS3, unique: str
+    full_client: Any, s3_backend_under_test: S3UnderTest, unique: str
 ) -> None:
     # Only object stores have zero-byte "folder/" markers; a directory on disk is not an object.
-    backend = BackendUnderTest("s3", moto_s3, {})
+    backend = s3_backend_under_test
     backend.put_raw(backend.data, f"{unique}folder/", b"")
     full_client.put_object(Bucket=backend.data, Key=f"{unique}folder/real.txt", Body=b"r")
     listed = full_client.list_objects_v2(

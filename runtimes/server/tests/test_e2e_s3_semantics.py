@@ -24,7 +24,8 @@ from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
 from multistore.testing.signing import send, sign
 
-from .conftest import FULL, MOTO_BUCKETS, BackendUnderTest
+from .backends_under_test import MOTO_BUCKETS, S3UnderTest
+from .conftest import FULL, BackendUnderTest
 
 
 def error_code(exc: ClientError) -> str:
@@ -41,10 +42,7 @@ def headers_of(exc: ClientError) -> dict[str, str]:
 
 def stored_bytes(backend: BackendUnderTest, key: str) -> bytes:
     """What the backend itself holds for ``key`` of the data bucket, bypassing the gateway."""
-    if backend.kind == "s3":
-        got = backend.moto.client().get_object(Bucket=MOTO_BUCKETS[backend.data], Key=key)
-        return bytes(got["Body"].read())
-    return (backend.file_roots[backend.data] / key).read_bytes()
+    return backend.get_raw(backend.data, key)
 
 
 def exists(client: Any, bucket: str, key: str) -> bool:
@@ -231,7 +229,7 @@ def test_not_modified_keeps_etag_and_last_modified(
         headers = headers_of(info.value)
         assert headers["etag"] == head["ETag"]
         assert headers["x-amz-request-id"]
-        if backend.kind == "file":
+        if not isinstance(backend, S3UnderTest):
             last_modified = head["ResponseMetadata"]["HTTPHeaders"]["last-modified"]
             assert headers["last-modified"] == last_modified
             continue
