@@ -216,7 +216,7 @@ class RedisStore:
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._waiting: list[tuple[list[str], list[int | str], asyncio.Future[list[int]]]] = []
-        # What /.multistore/metrics shows (``counters``).
+        # What /.multistore/metrics shows (``counter_values``).
         self.lease_calls = 0
         self.reports = 0
         self.errors = 0
@@ -314,7 +314,12 @@ class RedisStore:
         for check in checks:
             lease = self._leases.get(check.key)
             if lease is None or lease.check.limit != check.limit:
-                lease = self._leases[check.key] = Lease(check, self.lease_share)
+                # A new limit (a reload): a lease sized for it. What the old one used is
+                # still reported; what it held is released below (it counts as expired).
+                old, lease = lease, Lease(check, self.lease_share)
+                self._leases[check.key] = lease
+                if old is not None:
+                    lease.pending, lease.expires = old.pending, -1.0
             expired = lease.expires <= now
             if expired:
                 lease.available = 0
