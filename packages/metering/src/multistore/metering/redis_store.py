@@ -451,11 +451,17 @@ class RedisStore:
         self, waiting: list[tuple[list[str], list[int | str], asyncio.Future[list[int]]]]
     ) -> None:
         try:
-            pipeline = self.client.pipeline(transaction=False)
-            for keys, args, _ in waiting:
-                await self._script(keys=keys, args=args, client=pipeline)
             try:
-                results = await pipeline.execute()
+                if len(waiting) == 1:
+                    # One call: EVALSHA alone. A pipeline would first ask SCRIPT EXISTS,
+                    # a second round trip.
+                    keys, args, _ = waiting[0]
+                    results = [await self._script(keys=keys, args=args)]
+                else:
+                    pipeline = self.client.pipeline(transaction=False)
+                    for keys, args, _ in waiting:
+                        await self._script(keys=keys, args=args, client=pipeline)
+                    results = await pipeline.execute()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 # Only an unreachable Redis is an outage; any other error is a bug and says so.
                 self._outage()
