@@ -58,6 +58,14 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds per run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk -c (default 32)")
+    parser.add_argument(
+        "--young-gc",
+        type=int,
+        default=0,
+        help="collect the garbage collector's youngest generation every N allocations in "
+        "the gateways, as the server's own GC tuning (server/heap.py) does once it lands "
+        "(default: Python's 700)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
@@ -76,10 +84,18 @@ def main() -> None:
             "memory": {"store": "memory", **jsonl, **limits},
             "redis": {"store": "redis", "redis_url": redis.url, **jsonl, **limits},
         }
+        env = {}
+        if args.young_gc:
+            patch = work / "young-gc"
+            patch.mkdir()
+            (patch / "sitecustomize.py").write_text(
+                f"import gc\ngc.set_threshold({args.young_gc}, *gc.get_threshold()[1:])\n"
+            )
+            env["PYTHONPATH"] = str(patch)
         gateways = {
             name: stack.enter_context(
                 running_gateway(
-                    _config(root, metering), work / name, args=["--log-level", "warning"]
+                    _config(root, metering), work / name, args=["--log-level", "warning"], env=env
                 )
             )
             for name, metering in variants.items()
