@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -109,6 +111,35 @@ def test_leases_admit_at_most_the_limit_across_two_gateways_and_usage_is_exact(
         assert 1 <= leases <= len(gateway_statuses) // 2
         assert value(samples, "multistore_metering_redis_calls_total", kind="report") >= 1
         assert value(samples, "multistore_metering_redis_errors_total") == 0
+
+
+def test_a_dead_workers_lease_returns_to_the_others_when_it_expires(
+    root: Path, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (root / "small.txt").write_bytes(b"s")
+    # Leases of 5 requests (half of 10) that Redis keeps 2 + 1 s after their last top-up.
+    metering = _metering(
+        redis_server,
+        rate_limits={"anonymous": {"requests": 10, "seconds": 60}},
+        lease_share=0.5,
+        lease_seconds=2,
+    )
+    config = metered_config(root, metering)
+    with ExitStack() as stack:
+        first, second = (
+            stack.enter_context(running_gateway(config, tmp_path / name)) for name in "ab"
+        )
+        assert send("GET", first.url + "/public/small.txt").status == 200  # leases 5, uses 1
+        time.sleep(0.5)  # its use is reported (every 0.1 s)
+        os.kill(first.pid, signal.SIGKILL)  # no goodbye: its 4 other units stay reserved
+        killed = time.monotonic()
+        url = second.url + "/public/small.txt"
+        statuses = [send("GET", url).status for _ in range(6)]
+        # (The reservation lasts 3 s from its top-up, 2.5 s from the kill.)
+        assert time.monotonic() - killed < 2.4, "too slow to see the reservation held"
+        assert statuses == [200] * 5 + [429]
+        time.sleep(3)  # the dead worker's reservation expires: its share is back
+        assert [send("GET", url).status for _ in range(5)] == [200] * 4 + [429]
 
 
 def test_redis_outage_fail_open_lets_requests_through_and_limits_come_back(
