@@ -34,6 +34,9 @@ def test_the_worked_example_parses() -> None:
         ({"quotas": [{"bucket": "b", "bytes": "50 parsecs", "seconds": 1}]}, "byte count"),
         ({"rate_limits": {"anonymous": {"requests": 0, "seconds": 1}}}, "positive integer"),
         ({"rate_limits": {"everyone": {"requests": 1, "seconds": 1}}}, "only anonymous"),
+        ({"lease_share": 0}, r"lease_share must be a number in \(0, 1\]"),
+        ({"lease_share": 1.5}, r"lease_share must be a number in \(0, 1\]"),
+        ({"lease_seconds": 0}, "lease_seconds must be a positive number"),
     ],
 )
 def test_bad_tables_are_startup_errors(options: dict[str, object], message: str) -> None:
