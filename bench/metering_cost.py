@@ -1,9 +1,12 @@
 """What ``[metering]`` costs on small anonymous GETs: no metering vs the memory and Redis stores.
 
 Three gateways (one worker each) over the same 1 KiB file, measured with wrk in turn,
-interleaved over ``--reps`` rounds; medians of requests per second. Metering runs with a
+interleaved over ``--reps`` rounds; medians of requests per second, and of the CPU time the
+gateway's process tree spent per request (read from ``/proc``, so the other engineers' load
+on the shared cores does not count). Metering runs with a
 request-rate limit and a byte quota that are never reached, and a JSON-lines sink, so every
-request pays the full check and record. Redis is a real ``redis-server`` on 127.0.0.1.
+request pays the full check and record (one variant without a sink shows what the sink
+costs). Redis is a real ``redis-server`` on 127.0.0.1.
 
     uv run python bench/metering_cost.py [--reps 3] [--seconds 5] [--connections 32]
 """
@@ -19,6 +22,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from proctree import cpu_seconds, descendants
+
 from multistore.testing.gateway import running_gateway
 from multistore.testing.redis_server import running_redis
 
@@ -33,7 +38,8 @@ def _config(root: Path, metering: dict[str, Any] | None) -> dict[str, Any]:
     return config
 
 
-def _wrk(url: str, seconds: int, connections: int) -> float:
+def _wrk(url: str, seconds: int, connections: int) -> tuple[float, int]:
+    """Requests per second and requests completed."""
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url],
         capture_output=True, text=True, check=True, timeout=seconds + 30,
@@ -42,7 +48,9 @@ def _wrk(url: str, seconds: int, connections: int) -> float:
     assert match, out
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     assert errors is None, out
-    return float(match.group(1))
+    done = re.search(r"(\d+) requests in", out)
+    assert done, out
+    return float(match.group(1)), int(done.group(1))
 
 
 def main() -> None:
@@ -50,6 +58,14 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds per run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk -c (default 32)")
+    parser.add_argument(
+        "--young-gc",
+        type=int,
+        default=0,
+        help="collect the garbage collector's youngest generation every N allocations in "
+        "the gateways, as the server's own GC tuning (server/heap.py) does once it lands "
+        "(default: Python's 700)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
@@ -61,30 +77,58 @@ def main() -> None:
             "rate_limits": {"anonymous": {"requests": 10**9, "seconds": 10}},
             "quotas": [{"bucket": "public", "bytes": "1000TiB", "seconds": 86400}],
         }
+        jsonl = {"sink": "jsonl", "sink_path": str(work / "usage.jsonl")}
         variants = {
             "off": None,
-            "memory": {"store": "memory", "sink": "jsonl", "sink_path": str(work / "m.jsonl"),
-                       **limits},
-            "redis": {"store": "redis", "redis_url": redis.url, "sink": "jsonl",
-                      "sink_path": str(work / "r.jsonl"), **limits},
-        }  # fmt: skip
-        urls = {
+            "memory, no sink": {"store": "memory", "sink": "none", **limits},
+            "memory": {"store": "memory", **jsonl, **limits},
+            "redis": {"store": "redis", "redis_url": redis.url, **jsonl, **limits},
+        }
+        env = {}
+        if args.young_gc:
+            patch = work / "young-gc"
+            patch.mkdir()
+            (patch / "sitecustomize.py").write_text(
+                f"import gc\ngc.set_threshold({args.young_gc}, *gc.get_threshold()[1:])\n"
+            )
+            env["PYTHONPATH"] = str(patch)
+        gateways = {
             name: stack.enter_context(
                 running_gateway(
-                    _config(root, metering), work / name, args=["--log-level", "warning"]
+                    _config(root, metering), work / name, args=["--log-level", "warning"], env=env
                 )
-            ).url
-            + "/public/1k.bin"
+            )
             for name, metering in variants.items()
         }
+        assert redis.process is not None
+        redis_pid = redis.process.pid
         rates: dict[str, list[float]] = {name: [] for name in variants}
+        cpu: dict[str, list[float]] = {name: [] for name in variants}
+        redis_cpu: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(args.reps):
-            for name, url in urls.items():
-                rates[name].append(_wrk(url, args.seconds, args.connections))
+            for name, gateway in gateways.items():
+                tree = descendants(gateway.pid)
+                before, redis_before = cpu_seconds(tree), cpu_seconds([redis_pid])
+                rate, done = _wrk(gateway.url + "/public/1k.bin", args.seconds, args.connections)
+                used, redis_used = (
+                    cpu_seconds(tree) - before,
+                    cpu_seconds([redis_pid]) - redis_before,
+                )
+                rates[name].append(rate)
+                cpu[name].append(used / done * 1e6)
+                redis_cpu[name].append(redis_used / done * 1e6)
         base = statistics.median(rates["off"])
+        base_cpu = statistics.median(cpu["off"])
         for name, values in rates.items():
             median = statistics.median(values)
-            print(f"{name:>7}: {median:8.0f} req/s  ({median / base:.3f} of off)  runs {values}")
+            per_request = statistics.median(cpu[name])
+            print(
+                f"{name:>15}: {median:8.0f} req/s ({median / base:.3f} of off); "
+                f"gateway CPU {per_request:5.1f} us/req (+{per_request - base_cpu:4.1f}; "
+                f"least {min(cpu[name]):5.1f}), "
+                f"redis-server {statistics.median(redis_cpu[name]):4.1f} us/req; "
+                f"runs {[round(v) for v in values]} req/s, {[round(v) for v in cpu[name]]} us/req"
+            )
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ def test_the_worked_example_parses() -> None:
         ({"quotas": [{"bucket": "b", "bytes": "50 parsecs", "seconds": 1}]}, "byte count"),
         ({"rate_limits": {"anonymous": {"requests": 0, "seconds": 1}}}, "positive integer"),
         ({"rate_limits": {"everyone": {"requests": 1, "seconds": 1}}}, "only anonymous"),
+        ({"lease_share": 0}, r"lease_share must be a number in \(0, 1\]"),
+        ({"lease_share": 1.5}, r"lease_share must be a number in \(0, 1\]"),
+        ({"lease_seconds": 0}, "lease_seconds must be a positive number"),
     ],
 )
 def test_bad_tables_are_startup_errors(options: dict[str, object], message: str) -> None:
@@ -44,9 +47,9 @@ def test_bad_tables_are_startup_errors(options: dict[str, object], message: str)
 async def test_memory_store_checks_all_limits_before_taking_any() -> None:
     store = MemoryStore()
     rate = Check("rate", limit=2, window_ms=60_000, counts_request=True)
-    quota = Check("bytes", limit=100, window_ms=60_000, cost=0)
+    quota = Check("bytes", limit=100, window_ms=60_000)
     assert await store.check([rate, quota]) is None
-    await store.charge([("bytes", 60_000)], 150)
+    store.charge([rate, quota], 150)
     wait = await store.check([rate, quota])
     assert wait is not None
     assert 59 <= wait <= 62

@@ -8,17 +8,15 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from multistore.testing.gateway import GatewayProcess, running_gateway
+from multistore.testing.metrics import Samples, scrape, total, value
 from multistore.testing.moto_backend import MotoS3
 from multistore.testing.ports import free_port
 from multistore.testing.signing import send
 
 from .conftest import ALL_ACTIONS, FULL
 from .test_e2e_supervision import children_of
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(scope="module")
@@ -57,32 +55,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
     return False
 
 
-def scrape(gateway: GatewayProcess) -> Samples:
-    answer = send("GET", f"{gateway.url}/.multistore/metrics")
-    assert answer.status == 200
-    assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    samples: Samples = {}
-    for family in text_string_to_metric_families(answer.body.decode()):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
 def scrape_retrying(gateway: GatewayProcess) -> Samples:
     """A scrape that may land on a worker just killed (its queued connections are reset)."""
     try:
         return scrape(gateway)
     except OSError:
         return {}
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    wanted = set(labels.items())
-    return sum(v for (n, found), v in samples.items() if n == name and wanted <= found)
 
 
 def test_requests_bytes_and_latency_are_counted_across_workers(metered: GatewayProcess) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from multistore.core.backends.credentials import BackendCredentialSource
 from multistore.core.mapping import AddressMapping, RequestMapperFactory
@@ -147,6 +147,19 @@ class MiddlewareFactory(Protocol):
     def __call__(
         self, sections: Mapping[str, Mapping[str, object]], context: ExtensionContext
     ) -> Middleware | None: ...
+
+
+@runtime_checkable
+class ReconfigurableMiddleware(Protocol):
+    """A middleware that takes a reloaded configuration (SIGHUP) without a restart."""
+
+    def check_sections(self, sections: Mapping[str, Mapping[str, object]]) -> None:
+        """Raise ``ValueError`` when a reload must be rejected (its table is bad)."""
+        ...
+
+    def reconfigure(self, sections: Mapping[str, Mapping[str, object]]) -> None:
+        """Apply the reloaded tables (already checked)."""
+        ...
 
 
 def install_middleware(

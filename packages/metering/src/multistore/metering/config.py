@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 KEYS = frozenset(
     {"enabled", "store", "redis_url", "key_prefix", "on_store_failure", "sink", "sink_path",
-     "sink_stream", "queue_size", "batch_size", "rate_limits", "quotas"}
+     "sink_stream", "queue_size", "batch_size", "rate_limits", "quotas", "lease_share",
+     "lease_seconds"}
 )  # fmt: skip
 STORES = ("memory", "redis")
 SINKS = ("log", "jsonl", "redis", "none")
@@ -55,6 +56,10 @@ class MeteringConfig:
     anonymous_rate: RateLimit | None = None
     authenticated_rate: RateLimit | None = None
     quotas: tuple[Quota, ...] = field(default_factory=tuple)
+    lease_share: float = 0.05
+    """The Redis store: the share of a limit one worker reserves at a time."""
+    lease_seconds: float = 2.0
+    """The Redis store: how long a worker serves from a lease before renewing it."""
 
 
 def parse_size(value: object, where: str) -> int:
@@ -140,6 +145,9 @@ def parse_metering(options: Mapping[str, object]) -> MeteringConfig:
     stream = options.get("sink_stream", DEFAULT_STREAM)
     if not isinstance(prefix, str) or not isinstance(stream, str):
         raise ValueError("[metering] key_prefix and sink_stream must be strings")
+    share = options.get("lease_share", 0.05)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise ValueError(f"[metering] lease_share must be a number in (0, 1], got {share!r}")
     return MeteringConfig(
         store=store,
         redis_url=redis_url,
@@ -153,7 +161,34 @@ def parse_metering(options: Mapping[str, object]) -> MeteringConfig:
         anonymous_rate=_rate(rates.get("anonymous"), "anonymous"),
         authenticated_rate=_rate(rates.get("authenticated"), "authenticated"),
         quotas=tuple(_quota(table, i) for i, table in enumerate(quotas)),
+        lease_share=float(share),
+        lease_seconds=_positive(options.get("lease_seconds", 2.0), "[metering] lease_seconds"),
     )
 
 
-__all__ = ["MeteringConfig", "Quota", "RateLimit", "parse_metering", "parse_size"]
+RESTART_ONLY = ("store", "redis_url", "key_prefix", "sink", "sink_path", "sink_stream",
+                "queue_size", "batch_size")  # fmt: skip
+"""What a reload (SIGHUP) cannot change: the store's and the sink's connections and files."""
+
+
+def metering_from_sections(sections: Mapping[str, Mapping[str, object]]) -> MeteringConfig | None:
+    """The config file's ``[metering]`` table, or ``None`` when absent or ``enabled = false``."""
+    table = sections.get("metering")
+    if table is None:
+        return None
+    options = dict(table)
+    enabled = options.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"[metering] enabled must be true or false, got {enabled!r}")
+    return parse_metering(options) if enabled else None
+
+
+__all__ = [
+    "RESTART_ONLY",
+    "MeteringConfig",
+    "Quota",
+    "RateLimit",
+    "metering_from_sections",
+    "parse_metering",
+    "parse_size",
+]

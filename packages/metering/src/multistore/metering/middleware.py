@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from typing import ClassVar, Protocol
 
 from multistore.core.errors import SlowDown
 from multistore.core.http import GatewayResponse
 from multistore.core.middleware import CompletedRequest, DispatchContext, Next
+from multistore.metering.config import MeteringConfig, metering_from_sections
 from multistore.metering.events import UsageEvent
 
 logger = logging.getLogger("multistore.metering")
@@ -74,6 +76,8 @@ class MeteringMiddleware:
     def __init__(self, quota_checker: QuotaChecker, usage_recorder: UsageRecorder) -> None:
         self.quota_checker = quota_checker
         self.usage_recorder = usage_recorder
+        # Without a sink (``sink = "none"``) no event need be built at all.
+        self._records_events = not isinstance(usage_recorder, NoopRecorder)
 
     async def handle(self, ctx: DispatchContext, next: Next) -> GatewayResponse:
         await self.quota_checker.check(ctx)
@@ -84,12 +88,43 @@ class MeteringMiddleware:
             return  # health checks, metrics scrapes, STS: the gateway's own routes
         # Requests refused before the chain (bad signature, no bucket) are recorded too:
         # they cost a round trip, and an operator wants to see who sends them.
-        self.usage_recorder.record(UsageEvent.of(completed))
+        if self._records_events:
+            self.usage_recorder.record(UsageEvent.of(completed))
         await self.quota_checker.record(completed)
 
     async def close(self) -> None:
         await self.usage_recorder.close()
         await self.quota_checker.close()
+
+    # A reload (SIGHUP), through multistore.core.plugins.ReconfigurableMiddleware.
+
+    def check_sections(self, sections: Mapping[str, Mapping[str, object]]) -> None:
+        metering_from_sections(sections)  # a bad [metering] table rejects the reload
+
+    def reconfigure(self, sections: Mapping[str, Mapping[str, object]]) -> None:
+        reconfigure = getattr(self.quota_checker, "reconfigure", None)
+        if reconfigure is None:
+            return
+        # No table, or enabled = false: no limits from now on. The middleware stays in the
+        # chain (it was installed at startup) and keeps recording usage events.
+        reconfigure(metering_from_sections(sections) or MeteringConfig())
+
+    # For the server's /.multistore/metrics (its CounterSource protocol): what the parts in
+    # use count, each part only if it counts anything.
+
+    def counter_families(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        families: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for part in (self.usage_recorder, self.quota_checker):
+            describe = getattr(part, "counter_families", None)
+            if describe is not None:
+                families.update(describe())
+        return families
+
+    def counter_values(self) -> Iterator[tuple[str, tuple[str, ...], float]]:
+        for part in (self.usage_recorder, self.quota_checker):
+            values = getattr(part, "counter_values", None)
+            if values is not None:
+                yield from values()
 
     def __repr__(self) -> str:
         return f"MeteringMiddleware({self.quota_checker!r}, {self.usage_recorder!r})"

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from multistore.metering.config import MeteringConfig, parse_metering
+from multistore.metering.config import MeteringConfig, metering_from_sections
 from multistore.metering.limits import LimitsChecker
 from multistore.metering.middleware import MeteringMiddleware
 from multistore.metering.sinks import (
@@ -38,7 +38,9 @@ def build_store(config: MeteringConfig) -> QuotaStore:
     _redis_client(config)  # the clear message when the extra is missing
     from multistore.metering.redis_store import RedisStore
 
-    return RedisStore(config.redis_url)
+    return RedisStore(
+        config.redis_url, lease_share=config.lease_share, lease_seconds=config.lease_seconds
+    )
 
 
 def build_sink(config: MeteringConfig) -> UsageSink | None:
@@ -59,16 +61,9 @@ def create(
     sections: Mapping[str, Mapping[str, object]], context: object
 ) -> MeteringMiddleware | None:
     """On when the config has a ``[metering]`` table without ``enabled = false``."""
-    table = sections.get("metering")
-    if table is None:
+    config = metering_from_sections(sections)
+    if config is None:
         return None
-    options = dict(table)
-    enabled = options.pop("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ValueError(f"[metering] enabled must be true or false, got {enabled!r}")
-    if not enabled:
-        return None
-    config = parse_metering(options)
     sink = build_sink(config)
     from multistore.metering.middleware import NoopRecorder, UsageRecorder
 

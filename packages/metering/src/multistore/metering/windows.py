@@ -7,43 +7,41 @@ the traffic, and the same layout lives in a Redis hash, so the two stores agree 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SLOTS = 60
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One limit to test for a request.
+    """One limit a request is subject to.
 
     ``counts_request``: a request-rate limit, which takes one unit when it admits the
     request. Otherwise a byte quota: admitted while ``used < limit`` and
-    ``used + cost <= limit`` (``cost`` is the bytes the request announces it will upload),
-    charged later with what really moved.
+    ``used + cost <= limit`` (``cost`` is the bytes the request announces it will upload,
+    given to the store's ``check``), charged later with what really moved.
+
+    Checks are built once per (limit, bucket, caller) and reused, so they carry what every
+    request would otherwise recompute.
     """
 
     key: str
     limit: int
     window_ms: int
-    cost: int = 0
     counts_request: bool = False
+    slot_ms: int = field(init=False)
 
-    @property
-    def slot_ms(self) -> int:
-        return max(1, self.window_ms // SLOTS)
-
-
-def live_slots(slots: dict[int, int], now_ms: int, window_ms: int, slot_ms: int) -> int:
-    """Drop slots that left the window; the oldest slot still inside comes first."""
-    oldest = (now_ms - window_ms) // slot_ms + 1
-    for index in [i for i in slots if i < oldest]:
-        del slots[index]
-    return oldest
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slot_ms", max(1, self.window_ms // SLOTS))
 
 
-def retry_after_ms(slots: dict[int, int], now_ms: int, window_ms: int, slot_ms: int) -> int:
+def oldest_live_slot(now_ms: int, window_ms: int, slot_ms: int) -> int:
+    """The oldest slot index still (partly) inside the window that ends now."""
+    return (now_ms - window_ms) // slot_ms + 1
+
+
+def retry_after_ms(first_slot: int | None, now_ms: int, window_ms: int, slot_ms: int) -> int:
     """When the oldest usage still counted leaves the window (at least one slot away)."""
-    if not slots:
+    if first_slot is None:
         return slot_ms
-    first = min(slots)
-    return max(slot_ms, (first * slot_ms + window_ms) - now_ms + slot_ms)
+    return max(slot_ms, (first_slot * slot_ms + window_ms) - now_ms + slot_ms)

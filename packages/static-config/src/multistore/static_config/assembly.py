@@ -17,6 +17,7 @@ from multistore.core.http import HttpTransport
 from multistore.core.mapping import AddressMapping
 from multistore.core.plugins import (
     ExtensionContext,
+    ReconfigurableMiddleware,
     backend_factories,
     configured_request_mapper,
     install_backend_credentials,
@@ -76,10 +77,14 @@ def assemble_gateway(
     provider.validators.append(lambda config: check_backends(config, backends))
     provider.validate_current()
     mapping = path_mapping(provider, forced=force_path_mapping, announce=announce, log=log)
-    # Like path mapping, middleware reads its table once at startup.
+    # Like path mapping, middleware is installed from its table at startup; one that can
+    # take a reloaded table (metering's limits) gets it, and can reject a bad one.
     middlewares, middleware_report = install_middleware(
         provider.current.config.extra_sections, context
     )
+    for middleware in middlewares:
+        if isinstance(middleware, ReconfigurableMiddleware):
+            _follow_reloads(provider, middleware)
     if announce and middleware_report.installed:
         log.info("middleware installed: %s", ", ".join(middleware_report.installed))
     return ProxyGateway(
@@ -91,6 +96,13 @@ def assemble_gateway(
         temporary_credentials=context.installed.get("temporary_credentials"),
         middlewares=middlewares,
         options=options,
+    )
+
+
+def _follow_reloads(provider: ReloadableProvider, middleware: ReconfigurableMiddleware) -> None:
+    provider.validators.append(lambda config: middleware.check_sections(config.extra_sections))
+    provider.on_reload.append(
+        lambda: middleware.reconfigure(provider.current.config.extra_sections)
     )
 
 

@@ -23,7 +23,13 @@ from multistore.server.drain import InFlight
 from multistore.server.handler import handle
 from multistore.server.health import healthz, readyz
 from multistore.server.housekeeping import clean_periodically
-from multistore.server.metrics import RECORDER, Labels, SnapshotDirectory, publish_periodically
+from multistore.server.metrics import (
+    RECORDER,
+    CounterSource,
+    Labels,
+    SnapshotDirectory,
+    publish_periodically,
+)
 from multistore.server.metrics_exposition import MetricsEndpoint
 from multistore.server.settings import ServerSettings, mute_config_warnings
 from multistore.static_config import (
@@ -141,6 +147,9 @@ async def assemble(settings: ServerSettings, *, announce: bool = True) -> Worker
         await client.close()
         raise
     RECORDER.gauge_sources.append(_pool_gauges(client))
+    for middleware in gateway.middlewares:
+        if isinstance(middleware, CounterSource):
+            RECORDER.add_counters(middleware)  # e.g. metering's dropped usage events
     worker = Worker(gateway, provider, client)
     if settings.trusted_proxies:
         worker.trusted_proxies = TrustedProxies(settings.trusted_proxies)

@@ -16,10 +16,10 @@ import asyncio
 import json
 import os
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -41,6 +41,23 @@ class Histogram:
         self.total += seconds
 
 
+@runtime_checkable
+class CounterSource(Protocol):
+    """Something outside the server that counts for the metrics, such as a middleware.
+
+    Its counters are totals since the process started; they are published with the
+    worker's own and added up across workers like them.
+    """
+
+    def counter_families(self) -> Mapping[str, tuple[str, Sequence[str]]]:
+        """Name (without ``_total``) → help text and label names."""
+        ...
+
+    def counter_values(self) -> Iterable[tuple[str, Labels, float]]:
+        """``(name_total, labels, total)`` for each series."""
+        ...
+
+
 class Recorder:
     """One worker's counts since it started."""
 
@@ -51,6 +68,10 @@ class Recorder:
         self.version = 0
         """Bumped by every count: a snapshot of an unchanged recorder need not be written."""
         self.gauge_sources: list[Callable[[], Iterable[tuple[str, Labels, float]]]] = []
+        self.counter_sources: list[Callable[[], Iterable[tuple[str, Labels, float]]]] = []
+        """Totals that others keep (a middleware's), read at each snapshot."""
+        self.extra_counters: dict[str, tuple[str, tuple[str, ...]]] = {}
+        """Their families: name without ``_total`` → help text and label names."""
         # The hot counters, bound once.
         self._requests = self.counter("multistore_requests_total")
         self._received = self.counter("multistore_received_bytes_total")
@@ -108,6 +129,16 @@ class Recorder:
             failed = (backend, error)
             self._backend_errors[failed] = self._backend_errors.get(failed, 0) + 1
 
+    def add_counters(self, source: CounterSource) -> None:
+        """Publish ``source``'s counters with this worker's (e.g. a middleware's)."""
+        self.extra_counters.update(
+            {
+                name: (text, tuple(labels))
+                for name, (text, labels) in source.counter_families().items()
+            }
+        )
+        self.counter_sources.append(source.counter_values)
+
     def snapshot(self) -> dict[str, Any]:
         gauges: dict[str, list[Any]] = {
             "multistore_requests_in_flight": [[[], self.in_flight]],
@@ -115,12 +146,16 @@ class Recorder:
         for source in self.gauge_sources:
             for name, labels, value in source():
                 gauges.setdefault(name, []).append([list(labels), value])
+        counters = {
+            name: [[list(labels), value] for labels, value in series.items()]
+            for name, series in self.counters.items()
+        }
+        for counter_source in self.counter_sources:
+            for name, labels, value in counter_source():
+                counters.setdefault(name, []).append([list(labels), value])
         return {
             "pid": os.getpid(),
-            "counters": {
-                name: [[list(labels), value] for labels, value in series.items()]
-                for name, series in self.counters.items()
-            },
+            "counters": counters,
             "histograms": {
                 name: [[list(labels), h.counts, h.total] for labels, h in series.items()]
                 for name, series in self.histograms.items()

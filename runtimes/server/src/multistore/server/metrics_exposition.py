@@ -110,7 +110,7 @@ def _summed(snapshots: list[tuple[dict[str, Any], bool]], kind: str, name: str) 
 
 
 def _counters(snapshots: list[tuple[dict[str, Any], bool]]) -> Iterator[Metric]:
-    for name, (help_text, labels) in COUNTERS.items():
+    for name, (help_text, labels) in {**COUNTERS, **RECORDER.extra_counters}.items():
         family = CounterMetricFamily(name, help_text, labels=list(labels))
         for key, value in sorted(_summed(snapshots, "counters", f"{name}_total").items()):
             family.add_metric(list(key), value)
