@@ -106,7 +106,8 @@ def build_page(
         if RESERVED_PREFIX.startswith(prefix) and prefix.startswith(".multistore/"):
             continue  # ".multistore/" or ".multistore/uploads/" holds only upload markers
         if start_after is not None and prefix.encode() <= start_after.encode():
-            if not start_after.startswith(prefix):
-                continue
+            # A group at or before the resume point was listed already (the gateway resumes
+            # after a whole group with "<prefix>\U0010ffff"; a page of ours ends on it).
+            continue
         page.common_prefixes.append(prefix)
     return page

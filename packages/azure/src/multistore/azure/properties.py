@@ -22,6 +22,8 @@ from multidict import CIMultiDict, MultiMapping
 RESERVED_META = "multistore_"
 PARTS_META = "multistore_parts"
 EXPIRES_META = "multistore_expires"
+# ``multistore_checksum_<algorithm>``: the object's x-amz-checksum-* as the client gave it.
+CHECKSUM_META = "multistore_checksum_"
 _ENCODED_META = "multistore_n_"
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*", re.ASCII)
 _MULTIPART_SUFFIX = re.compile(r"-[0-9]{1,5}$")
@@ -85,7 +87,12 @@ def object_write_headers(headers: MultiMapping[str]) -> dict[str, str]:
         lower = name.lower()
         if lower.startswith("x-amz-meta-"):
             out[f"x-ms-meta-{azure_meta_name(lower[len('x-amz-meta-') :])}"] = value
+        elif lower.startswith("x-amz-checksum-") and lower[15:] in CHECKSUM_ALGORITHMS:
+            out[f"x-ms-meta-{CHECKSUM_META}{lower[15:]}"] = value
     return out
+
+
+CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 
 
 def stored_write_headers(blob_headers: MultiMapping[str]) -> dict[str, str]:
@@ -129,9 +136,10 @@ def azure_etag_list(header_value: str) -> str:
 
 
 def object_read_headers(
-    blob_headers: MultiMapping[str], overrides: Mapping[str, str]
+    blob_headers: MultiMapping[str], overrides: Mapping[str, str], *, checksums: bool = False
 ) -> CIMultiDict[str]:
-    """S3 response headers for a blob's GET/HEAD answer (``response-*`` applied)."""
+    """S3 response headers for a blob's GET/HEAD answer (``response-*`` applied; the stored
+    ``x-amz-checksum-*`` only when asked for, as S3 does with ``x-amz-checksum-mode``)."""
     out: CIMultiDict[str] = CIMultiDict()
     for name in READ_PROPERTIES:
         value = blob_headers.get(name)
@@ -147,6 +155,10 @@ def object_read_headers(
         azure_name = lower[len("x-ms-meta-") :]
         if azure_name == EXPIRES_META:
             out["Expires"] = value
+            continue
+        if azure_name.startswith(CHECKSUM_META):
+            if checksums:
+                out[f"x-amz-checksum-{azure_name[len(CHECKSUM_META) :]}"] = value
             continue
         s3_name = s3_meta_name(azure_name)
         if s3_name is not None:

@@ -63,6 +63,8 @@ from multistore.core.s3.xml import xml_text
 
 from multistore.azure.listing import RESERVED_PREFIX, blob_name, parse_blobs
 from multistore.azure.properties import (
+    CHECKSUM_ALGORITHMS,
+    CHECKSUM_META,
     PARTS_META,
     object_write_headers,
     s3_etag,
@@ -287,6 +289,16 @@ class AzureUploads(_Wire):
         ).encode()
         headers = dict(upload.write_headers)
         headers[f"x-ms-meta-{PARTS_META}"] = str(len(parts))
+        # The object's checksum as the client states it on Complete (each part's own was
+        # verified when it was uploaded); S3 clients read it back with x-amz-checksum-mode.
+        checksums = {
+            f"x-amz-checksum-{name}": request.headers[f"x-amz-checksum-{name}"]
+            for name in CHECKSUM_ALGORITHMS
+            if f"x-amz-checksum-{name}" in request.headers
+        }
+        headers.update(
+            (f"x-ms-meta-{CHECKSUM_META}{name[15:]}", value) for name, value in checksums.items()
+        )
         headers.update(write_conditions(request.headers))
         response = await self.send(
             "PUT",
@@ -300,6 +312,7 @@ class AzureUploads(_Wire):
         await self._drop_marker(upload_id)
         return WriteResult(
             etag=s3_etag(response.headers.get("ETag", ""), str(len(parts))),
+            headers=checksums,
             last_modified=_http_date(response.headers.get("last-modified", "")),
         )
 
