@@ -127,7 +127,9 @@ def string_to_sign(
         # Since version 2015-02-21 a zero Content-Length is signed as the empty string.
         lines.append("" if name == "content-length" and value == "0" else value)
     ms_headers = sorted(
-        (name, " ".join(value.split())) for name, value in headers.items() if name.startswith("x-ms-")
+        (name, " ".join(value.split()))
+        for name, value in headers.items()
+        if name.startswith("x-ms-")
     )
     lines.extend(f"{name}:{value}" for name, value in ms_headers)
     resource = f"/{account_name}{path}"

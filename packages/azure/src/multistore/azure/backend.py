@@ -8,13 +8,31 @@ preconditions, so they are evaluated atomically by the store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from email.utils import parsedate_to_datetime
 
 from multidict import CIMultiDict, MultiMapping
 
+from multistore.azure.copying import AzureCopies
+from multistore.azure.listing import (
+    RESERVED_PREFIX,
+    build_page,
+    decode_token,
+    encode_token,
+    parse_blobs,
+)
+from multistore.azure.properties import (
+    PARTS_META,
+    azure_etag_list,
+    object_read_headers,
+    object_write_headers,
+    s3_etag,
+)
+from multistore.azure.uploads import AzureUploads
+from multistore.azure.wire import AzureWire
 from multistore.core.backends.base import (
     BackendServices,
+    ListEntry,
     ListPage,
     ListRequest,
     ObjectRequest,
@@ -50,24 +68,6 @@ from multistore.core.s3.ranges import (
     parse_range,
 )
 from multistore.core.s3.upload_body import iter_committing, verify_empty
-
-from multistore.azure.copying import AzureCopies
-from multistore.azure.listing import (
-    RESERVED_PREFIX,
-    build_page,
-    decode_token,
-    encode_token,
-    parse_blobs,
-)
-from multistore.azure.properties import (
-    PARTS_META,
-    azure_etag_list,
-    object_read_headers,
-    object_write_headers,
-    s3_etag,
-)
-from multistore.azure.uploads import AzureUploads
-from multistore.azure.wire import AzureWire
 
 MAX_LIST_BODY = 32 << 20
 # Pages of up to 5000 names Azure may be asked for while skipping to a start-after key
@@ -308,8 +308,10 @@ class AzureBackend(AzureWire, AzureUploads, AzureCopies):
                 request, marker, 5000 if start_after else request.max_keys
             )
             page = build_page(blobs, prefixes, start_after=start_after)
+            listed: list[tuple[str, ListEntry | None]] = [(e.key, e) for e in page.entries]
+            listed += [(p, None) for p in page.common_prefixes]
             names = sorted(
-                [(e.key, e) for e in page.entries] + [(p, None) for p in page.common_prefixes],
+                listed,
                 key=lambda item: item[0].encode(),
             )
             if len(names) > request.max_keys:
@@ -356,13 +358,13 @@ def _past_the_end(value: str) -> int | None:
     return int(total) if int(first) >= int(total) else None
 
 
-def _page_of(names: list[tuple[str, object]]) -> ListPage:
+def _page_of(names: Sequence[tuple[str, ListEntry | None]]) -> ListPage:
     page = ListPage()
     for name, entry in names:
         if entry is None:
             page.common_prefixes.append(name)
         else:
-            page.entries.append(entry)  # type: ignore[arg-type]
+            page.entries.append(entry)
     return page
 
 

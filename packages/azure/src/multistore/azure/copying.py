@@ -23,6 +23,12 @@ from typing import Protocol
 
 from multidict import CIMultiDict
 
+from multistore.azure.properties import (
+    WRITE_PROPERTIES,
+    azure_etag_list,
+    object_write_headers,
+    s3_etag,
+)
 from multistore.core.backends.base import (
     DeleteOutcome,
     ObjectRequest,
@@ -37,13 +43,6 @@ from multistore.core.http import (
     RequestBody,
     StreamingResponse,
     TransportResponse,
-)
-
-from multistore.azure.properties import (
-    WRITE_PROPERTIES,
-    azure_etag_list,
-    object_write_headers,
-    s3_etag,
 )
 
 COPY_WAIT_SECONDS = 120.0
@@ -86,8 +85,6 @@ class _Wire(Protocol):
 
     def blob_url(self, key: str) -> str: ...
 
-    def same_account(self, other: object) -> bool: ...
-
     async def get_object(self, request: ObjectRequest) -> StreamingResponse: ...
 
     async def upload_part(
@@ -108,7 +105,11 @@ class AzureCopies(_Wire):
     def can_copy_from(self, source: ProxyBackend) -> bool:
         from multistore.azure.wire import AzureWire
 
-        return isinstance(source, AzureWire) and self.same_account(source)
+        return (
+            isinstance(self, AzureWire)
+            and isinstance(source, AzureWire)
+            and self.same_account(source)
+        )
 
     async def copy_object(
         self,

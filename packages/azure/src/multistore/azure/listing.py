@@ -18,11 +18,10 @@ from urllib.parse import unquote
 
 import xmltodict
 
+from multistore.azure.properties import PARTS_META, s3_etag
 from multistore.core.backends.base import ListEntry, ListPage
 from multistore.core.errors import BadGateway, InvalidArgument
 from multistore.core.s3.xml import xml_text
-
-from multistore.azure.properties import PARTS_META, s3_etag
 
 # Where multipart upload markers live (uploads.py); never shown in a listing.
 RESERVED_PREFIX = ".multistore/uploads/"
@@ -64,9 +63,9 @@ def _http_date(value: str) -> datetime:
 def parse_blobs(body: bytes) -> tuple[list[dict[str, Any]], list[str], str | None]:
     """``(blobs, prefixes, next_marker)`` of a List Blobs answer."""
     try:
-        doc = xmltodict.parse(
-            body, disable_entities=True, force_list=("Blob", "BlobPrefix")
-        )["EnumerationResults"]
+        doc = xmltodict.parse(body, disable_entities=True, force_list=("Blob", "BlobPrefix"))[
+            "EnumerationResults"
+        ]
     except Exception as exc:
         raise BadGateway(f"unparseable listing from azure: {exc}") from exc
     container = doc.get("Blobs") or {}

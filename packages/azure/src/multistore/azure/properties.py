@@ -105,9 +105,9 @@ def stored_write_headers(blob_headers: MultiMapping[str]) -> dict[str, str]:
             out[azure_name] = value
     for name, value in blob_headers.items():
         lower = name.lower()
-        if lower.startswith("x-ms-meta-") and s3_meta_name(lower[10:]) is not None:
-            out[lower] = value
-        elif lower == f"x-ms-meta-{EXPIRES_META}":
+        if (
+            lower.startswith("x-ms-meta-") and s3_meta_name(lower[10:]) is not None
+        ) or lower == f"x-ms-meta-{EXPIRES_META}":
             out[lower] = value
     return out
 

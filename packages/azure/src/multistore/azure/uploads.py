@@ -38,6 +38,15 @@ from xml.sax.saxutils import escape
 import xmltodict
 from multidict import CIMultiDict
 
+from multistore.azure.listing import RESERVED_PREFIX, blob_name, parse_blobs
+from multistore.azure.properties import (
+    CHECKSUM_ALGORITHMS,
+    CHECKSUM_META,
+    PARTS_META,
+    object_write_headers,
+    s3_etag,
+    stored_write_headers,
+)
 from multistore.core.backends.base import (
     CompletedPart,
     ListUploadsRequest,
@@ -60,16 +69,6 @@ from multistore.core.errors import (
 from multistore.core.http import Headers, OutboundBody, RequestBody, TransportResponse
 from multistore.core.s3.upload_body import iter_committing, verify_empty
 from multistore.core.s3.xml import xml_text
-
-from multistore.azure.listing import RESERVED_PREFIX, blob_name, parse_blobs
-from multistore.azure.properties import (
-    CHECKSUM_ALGORITHMS,
-    CHECKSUM_META,
-    PARTS_META,
-    object_write_headers,
-    s3_etag,
-    stored_write_headers,
-)
 
 KEY_META = "multistore_key"
 MIN_PART_SIZE = 5 << 20  # S3's minimum for every part but the last
@@ -331,7 +330,9 @@ class AzureUploads(_Wire):
         self, request: ObjectRequest, upload_id: str, *, max_parts: int, part_number_marker: int
     ) -> PartsPage:
         upload = await self._upload(request.key, upload_id)
-        staged = sorted((n, s) for n, s in (await self._staged_parts(request.key, upload_id)).items())
+        staged = sorted(
+            (n, s) for n, s in (await self._staged_parts(request.key, upload_id)).items()
+        )
         after = [(n, s) for n, s in staged if n > part_number_marker]
         shown = after[:max_parts]
         page = PartsPage(
@@ -421,9 +422,7 @@ def _listed_upload(blob: dict[str, Any]) -> tuple[str, str, datetime] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     properties = blob.get("Properties") or {}
-    created = xml_text(properties.get("Creation-Time")) or xml_text(
-        properties.get("Last-Modified")
-    )
+    created = xml_text(properties.get("Creation-Time")) or xml_text(properties.get("Last-Modified"))
     return key, upload_id, _http_date(created)
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from urllib.parse import quote, urlsplit
 
+from multistore.azure.auth import Anonymous, Authenticator, SasToken, SharedKey
+from multistore.azure.errors import log_level, logger, s3_error
 from multistore.core.backends.base import BackendServices
 from multistore.core.config import BucketConfig
 from multistore.core.errors import ServiceUnavailable
 from multistore.core.http import HttpTransport, OutboundBody, TransportError, TransportResponse
 from multistore.core.s3.keys import encode_wire_path, strip_backend_prefix
-
-from multistore.azure.auth import Anonymous, Authenticator, SasToken, SharedKey
-from multistore.azure.errors import log_level, logger, s3_error
 
 API_VERSION = "2021-12-02"
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})

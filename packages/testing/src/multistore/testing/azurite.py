@@ -22,8 +22,8 @@ from pathlib import Path
 
 from multistore.azure.auth import SharedKey
 from multistore.azure.listing import blob_name, parse_blobs
-from multistore.testing.ports import free_port
 from multistore.testing.debian import ensure_debian_tool
+from multistore.testing.ports import free_port
 
 AZURITE_VERSION = "3"
 # Azurite's well-known development account (public constants, documented by Microsoft).
@@ -85,7 +85,8 @@ class Azurite:
     def start(self, timeout: float = 30.0) -> None:
         binary = azurite_blob_executable()
         command = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
-                   "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl", "--silent"]  # fmt: skip
+                   "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl",
+                   "--silent"]  # fmt: skip
         if self.in_memory:
             command.append("--inMemoryPersistence")
         else:
