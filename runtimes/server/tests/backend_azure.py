@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from multistore.testing.azurite import Azurite, AzuriteClient
+from multistore.testing.azurite import Azurite, AzuriteClient, account_sas
 
 from .backends_under_test import BackendUnderTest
 
@@ -28,7 +28,26 @@ class AzureUnderTest(BackendUnderTest):
         self.azurite = azurite
         self.client = AzuriteClient(azurite.endpoint)
 
+    # Two more buckets over the same containers, for the other ways to authenticate.
+    sas = "azure-sas"  # backend-data through an account SAS token
+    unsigned = "azure-unsigned"  # backend-public, skip_signature (a public container)
+
+    def bucket_configs(self) -> list[dict[str, Any]]:
+        return [
+            *super().bucket_configs(),
+            self.bucket_config(self.sas, anonymous=False, prefix=""),
+            self.bucket_config(self.unsigned, anonymous=False, prefix=""),
+        ]
+
     def backend_options(self, bucket: str) -> dict[str, Any]:
+        if bucket == self.sas:
+            options = self.azurite.backend_options(AZURE_CONTAINERS[self.data])
+            del options["access_key"]
+            return {**options, "sas_token": account_sas()}
+        if bucket == self.unsigned:
+            return self.azurite.backend_options(
+                AZURE_CONTAINERS[self.public], skip_signature="true"
+            )
         return self.azurite.backend_options(AZURE_CONTAINERS[bucket])
 
     def prepare(self) -> None:

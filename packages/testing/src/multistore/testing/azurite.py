@@ -7,6 +7,9 @@ they are missing. Only the blob service is started, on a free port.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import signal
 import subprocess
@@ -141,6 +144,19 @@ def running_azurite(workdir: Path, *, in_memory: bool = True) -> Iterator[Azurit
         yield server
     finally:
         server.stop()
+
+
+def account_sas(permissions: str = "rwdlac", *, expiry: str = "2099-01-01T00:00:00Z") -> str:
+    """An account SAS token for the blob service of the development account."""
+    version = "2021-12-02"
+    fields = [ACCOUNT_NAME, permissions, "b", "sco", "", expiry, "", "https,http", version, ""]
+    digest = hmac.new(
+        base64.b64decode(ACCOUNT_KEY), ("\n".join(fields) + "\n").encode(), hashlib.sha256
+    ).digest()
+    return urllib.parse.urlencode(
+        {"sv": version, "ss": "b", "srt": "sco", "sp": permissions, "se": expiry,
+         "spr": "https,http", "sig": base64.b64encode(digest).decode()}
+    )  # fmt: skip
 
 
 class AzuriteClient:
