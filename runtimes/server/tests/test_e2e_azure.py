@@ -230,3 +230,27 @@ def test_copy_keeps_or_replaces_properties_server_side(
             CopySourceIfMatch='"0x0"',
         )
     assert code_of(stale.value) == "PreconditionFailed"
+
+
+def test_continuation_tokens_are_opaque_and_checked(
+    full_client: Any, azure_backend_under_test: AzureUnderTest, unique: str
+) -> None:
+    bucket = azure_backend_under_test.data
+    for name in ("a", "b", "c"):
+        full_client.put_object(Bucket=bucket, Key=f"{unique}{name}", Body=b"")
+    first = full_client.list_objects_v2(Bucket=bucket, Prefix=unique, MaxKeys=2)
+    token = first["NextContinuationToken"]
+    assert ACCOUNT_NAME not in token
+    rest = full_client.list_objects_v2(
+        Bucket=bucket, Prefix=unique, MaxKeys=2, ContinuationToken=token
+    )
+    assert [o["Key"] for o in first["Contents"] + rest["Contents"]] == [
+        f"{unique}a",
+        f"{unique}b",
+        f"{unique}c",
+    ]
+    after = full_client.list_objects_v2(Bucket=bucket, Prefix=unique, StartAfter=f"{unique}a")
+    assert [o["Key"] for o in after["Contents"]] == [f"{unique}b", f"{unique}c"]
+    with pytest.raises(ClientError) as garbage:
+        full_client.list_objects_v2(Bucket=bucket, Prefix=unique, ContinuationToken="garbage!")
+    assert code_of(garbage.value) == "InvalidArgument"

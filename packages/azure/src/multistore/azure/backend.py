@@ -15,12 +15,12 @@ from multidict import CIMultiDict, MultiMapping
 
 from multistore.azure.copying import AzureCopies
 from multistore.azure.listing import (
-    RESERVED_PREFIX,
     build_page,
     decode_token,
     encode_token,
     parse_blobs,
 )
+from multistore.azure.preconditions import read_conditions, refuse_reserved, write_conditions
 from multistore.azure.properties import (
     PARTS_META,
     azure_etag_list,
@@ -42,8 +42,6 @@ from multistore.core.backends.s3.writes import read_backend_body, refuse_oversiz
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
     BadGateway,
-    InvalidArgument,
-    InvalidRange,
     MissingContentLength,
     NoSuchKey,
     NotModified,
@@ -368,49 +366,9 @@ def _page_of(names: Sequence[tuple[str, ListEntry | None]]) -> ListPage:
     return page
 
 
-def read_conditions(headers: Headers) -> dict[str, str]:
-    """The client's read preconditions as Azure headers, with S3's precedence: If-Match
-    overrides If-Unmodified-Since and If-None-Match overrides If-Modified-Since (RFC 9110)."""
-    out: dict[str, str] = {}
-    if_match = ", ".join(headers.getall("if-match", []))
-    if_none_match = ", ".join(headers.getall("if-none-match", []))
-    if if_match:
-        out["if-match"] = azure_etag_list(if_match)
-    elif "if-unmodified-since" in headers:
-        out["if-unmodified-since"] = headers["if-unmodified-since"]
-    if if_none_match:
-        out["if-none-match"] = azure_etag_list(if_none_match)
-    elif "if-modified-since" in headers:
-        out["if-modified-since"] = headers["if-modified-since"]
-    return out
-
-
-def write_conditions(headers: Headers) -> dict[str, str]:
-    """``If-None-Match: *`` and ``If-Match`` of a write, as Azure's own preconditions."""
-    out: dict[str, str] = {}
-    if_none_match = ", ".join(headers.getall("if-none-match", []))
-    if if_none_match:
-        if if_none_match.strip() != "*":
-            from multistore.core.errors import NotImplementedOperation
-
-            raise NotImplementedOperation("If-None-Match on a write only supports '*'")
-        out["if-none-match"] = "*"
-    if_match = ", ".join(headers.getall("if-match", []))
-    if if_match:
-        out["if-match"] = azure_etag_list(if_match)
-    return out
-
-
-def refuse_reserved(key: str) -> None:
-    if key.startswith(RESERVED_PREFIX):
-        raise InvalidArgument(
-            f"Keys under {RESERVED_PREFIX} are reserved by the azure backend for upload state"
-        )
-
-
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover - makes this function an async generator
 
 
-__all__ = ["AzureBackend", "InvalidRange"]
+__all__ = ["AzureBackend"]

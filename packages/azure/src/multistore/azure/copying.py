@@ -23,12 +23,14 @@ from typing import Protocol
 
 from multidict import CIMultiDict
 
+from multistore.azure.preconditions import refuse_reserved, write_conditions
 from multistore.azure.properties import (
     WRITE_PROPERTIES,
     azure_etag_list,
     object_write_headers,
     s3_etag,
 )
+from multistore.azure.wire import AzureWire
 from multistore.core.backends.base import (
     DeleteOutcome,
     ObjectRequest,
@@ -103,8 +105,6 @@ class AzureCopies(_Wire):
     """Mixed into :class:`AzureBackend`, which provides the wire."""
 
     def can_copy_from(self, source: ProxyBackend) -> bool:
-        from multistore.azure.wire import AzureWire
-
         return (
             isinstance(self, AzureWire)
             and isinstance(source, AzureWire)
@@ -118,9 +118,6 @@ class AzureCopies(_Wire):
         source_key: str,
         source_version: str | None,
     ) -> WriteResult:
-        from multistore.azure.backend import refuse_reserved, write_conditions
-        from multistore.azure.wire import AzureWire
-
         refuse_reserved(request.key)
         assert isinstance(source, AzureWire)
         replace = request.headers.get("x-amz-metadata-directive", "").upper() == "REPLACE"

@@ -39,6 +39,7 @@ import xmltodict
 from multidict import CIMultiDict
 
 from multistore.azure.listing import RESERVED_PREFIX, blob_name, parse_blobs
+from multistore.azure.preconditions import refuse_reserved, write_conditions
 from multistore.azure.properties import (
     CHECKSUM_ALGORITHMS,
     CHECKSUM_META,
@@ -182,8 +183,6 @@ class AzureUploads(_Wire):
         return known
 
     async def create_multipart_upload(self, request: ObjectRequest) -> str:
-        from multistore.azure.backend import refuse_reserved
-
         refuse_reserved(request.key)
         upload_id = secrets.token_hex(16)
         headers = object_write_headers(request.headers)
@@ -277,8 +276,6 @@ class AzureUploads(_Wire):
                 raise InvalidPart()
             if size < MIN_PART_SIZE and index + 1 < len(parts):
                 raise EntityTooSmall()
-        from multistore.azure.backend import write_conditions
-
         body = (
             '<?xml version="1.0" encoding="utf-8"?><BlockList>'
             + "".join(
