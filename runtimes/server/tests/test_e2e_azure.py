@@ -157,6 +157,14 @@ def test_upload_state_is_hidden_and_reserved(
     with pytest.raises(ClientError) as reserved:
         full_client.put_object(Bucket=bucket, Key=f".multistore/uploads/{upload_id}", Body=b"")
     assert code_of(reserved.value) == "InvalidArgument"
+    # Only the markers' own folder is reserved: a user's keys beside it stay visible.
+    own = f".multistore/{unique}mine.txt"
+    full_client.put_object(Bucket=bucket, Key=own, Body=b"mine")
+    top = full_client.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert ".multistore/" in [p["Prefix"] for p in top.get("CommonPrefixes", [])]
+    inside = full_client.list_objects_v2(Bucket=bucket, Prefix=".multistore/", Delimiter="/")
+    assert [p["Prefix"] for p in inside["CommonPrefixes"]] == [f".multistore/{unique}"]
+    full_client.delete_object(Bucket=bucket, Key=own)
     full_client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
     assert full_client.list_multipart_uploads(Bucket=bucket, Prefix=unique).get("Uploads") is None
 

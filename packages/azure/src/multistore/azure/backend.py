@@ -15,6 +15,8 @@ from multidict import CIMultiDict, MultiMapping
 
 from multistore.azure.copying import AzureCopies
 from multistore.azure.listing import (
+    RESERVED_PREFIX,
+    STATE_ROOT,
     build_page,
     decode_token,
     encode_token,
@@ -305,7 +307,10 @@ class AzureBackend(AzureWire, AzureUploads, AzureCopies):
             blobs, prefixes, next_marker = await self._list_blobs(
                 request, marker, 5000 if start_after else request.max_keys
             )
-            page = build_page(blobs, prefixes, start_after=start_after)
+            hidden = frozenset({RESERVED_PREFIX})
+            if STATE_ROOT in prefixes and await self._holds_only_upload_state():
+                hidden |= {STATE_ROOT}
+            page = build_page(blobs, prefixes, start_after=start_after, hidden_prefixes=hidden)
             listed: list[tuple[str, ListEntry | None]] = [(e.key, e) for e in page.entries]
             listed += [(p, None) for p in page.common_prefixes]
             names = sorted(
@@ -325,6 +330,14 @@ class AzureBackend(AzureWire, AzureUploads, AzureCopies):
                 return result
             marker = next_marker
         return ListPage(next_continuation_token=encode_token(marker or "", start_after))
+
+    async def _holds_only_upload_state(self) -> bool:
+        """Whether ``.multistore/`` holds nothing but the upload markers (a user's own keys
+        below ``.multistore/`` elsewhere keep the group visible)."""
+        blobs, prefixes, next_marker = await self._list_blobs(
+            ListRequest(prefix=STATE_ROOT, delimiter="/"), None, 2
+        )
+        return not blobs and prefixes == [RESERVED_PREFIX] and next_marker is None
 
     async def _list_blobs(
         self, request: ListRequest, marker: str | None, max_results: int

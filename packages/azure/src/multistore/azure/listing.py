@@ -86,13 +86,18 @@ def list_entry(blob: dict[str, Any]) -> ListEntry:
     )
 
 
+STATE_ROOT = ".multistore/"
+
+
 def build_page(
     blobs: list[dict[str, Any]],
     prefixes: list[str],
     *,
     start_after: str | None,
+    hidden_prefixes: frozenset[str] = frozenset({RESERVED_PREFIX}),
 ) -> ListPage:
-    """The visible part of one Azure page: reserved names and keys up to start-after go."""
+    """The visible part of one Azure page: upload markers, the groups that hold only them,
+    and keys up to start-after go."""
     page = ListPage()
     for blob in blobs:
         entry = list_entry(blob)
@@ -102,8 +107,8 @@ def build_page(
             continue
         page.entries.append(entry)
     for prefix in prefixes:
-        if RESERVED_PREFIX.startswith(prefix) and prefix.startswith(".multistore/"):
-            continue  # ".multistore/" or ".multistore/uploads/" holds only upload markers
+        if prefix in hidden_prefixes:
+            continue
         if start_after is not None and prefix.encode() <= start_after.encode():
             # A group at or before the resume point was listed already (the gateway resumes
             # after a whole group with "<prefix>\U0010ffff"; a page of ours ends on it).
