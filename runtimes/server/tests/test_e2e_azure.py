@@ -54,6 +54,12 @@ def test_64_mib_multipart_object_is_exact_and_served_part_by_part(
     assert second["PartsCount"] == 8
     assert second["ContentRange"] == f"bytes {8 * MiB}-{16 * MiB - 1}/{len(data)}"
     assert second["Body"].read() == data[8 * MiB : 16 * MiB]
+    ranged_head = full_client.head_object(Bucket=bucket, Key=key, Range="bytes=10-19")
+    assert ranged_head["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert (ranged_head["ContentLength"], ranged_head["ContentRange"]) == (
+        10,
+        f"bytes 10-19/{len(data)}",
+    )
     with pytest.raises(ClientError) as beyond:
         full_client.get_object(Bucket=bucket, Key=key, PartNumber=9)
     assert code_of(beyond.value) == "InvalidPartNumber"

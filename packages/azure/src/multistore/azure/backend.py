@@ -140,6 +140,16 @@ class AzureBackend(AzureWire, AzureUploads, AzureCopies):
             and request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED",
         )
         out.update(extra)
+        if method == "HEAD" and "range" in headers and response.status == 200:
+            # Get Blob Properties ignores Range; S3 answers a ranged HEAD (and a part's HEAD)
+            # with 206 and the range's length, which the size makes exact.
+            size = int(response.headers.get("content-length") or 0)
+            span = parse_range(headers["range"], size)
+            if span is not None:
+                out["Content-Range"] = content_range(span[0], span[1], size)
+                return self._streaming(
+                    response, out, head=True, status=206, length=span[1] - span[0] + 1
+                )
         if part_number is not None and response.status == 200:
             # Part 1 of a one-part object is the whole object, served as a 206 (as S3 does).
             size = int(response.headers.get("content-length") or 0)
@@ -155,13 +165,16 @@ class AzureBackend(AzureWire, AzureUploads, AzureCopies):
         *,
         head: bool,
         status: int | None = None,
+        length: int | None = None,
     ) -> StreamingResponse:
-        length = response.headers.get("Content-Length", "")
+        declared = response.headers.get("Content-Length", "")
+        if length is None and declared.isascii() and declared.isdigit():
+            length = int(declared)
         return StreamingResponse(
             status=status or response.status,
             headers=headers,
             body=_empty() if head else response.iter_chunks(),
-            content_length=int(length) if length.isascii() and length.isdigit() else None,
+            content_length=length,
             release=response.release,
         )
 
