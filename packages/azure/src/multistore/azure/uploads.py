@@ -263,6 +263,9 @@ class AzureUploads(_Wire):
     async def complete_multipart_upload(
         self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
     ) -> WriteResult:
+        # Asked afresh, not from this worker's memory: another worker may have completed or
+        # aborted the upload since.
+        self._uploads.pop(upload_id, None)
         upload = await self._upload(request.key, upload_id)
         numbers = [part.part_number for part in parts]
         if numbers != sorted(set(numbers)):
