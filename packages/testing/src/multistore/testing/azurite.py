@@ -28,7 +28,7 @@ from multistore.azure.listing import blob_name, parse_blobs
 from multistore.testing.debian import ensure_debian_tool
 from multistore.testing.ports import free_port
 
-AZURITE_VERSION = "3"
+AZURITE_VERSION = "3.35.0"  # the release the suite was written against
 # Azurite's well-known development account (public constants, documented by Microsoft).
 ACCOUNT_NAME = "devstoreaccount1"
 ACCOUNT_KEY = (
