@@ -37,7 +37,13 @@ from multistore.core.backends.base import (
     ProxyBackend,
     WriteResult,
 )
-from multistore.core.errors import BadGateway, S3Error, ServiceUnavailable
+from multistore.core.errors import (
+    BadGateway,
+    NotModified,
+    PreconditionFailed,
+    S3Error,
+    ServiceUnavailable,
+)
 from multistore.core.http import (
     Headers,
     IteratorBody,
@@ -198,7 +204,11 @@ class AzureCopies(_Wire):
                 read_headers[header] = value
         if source_range is not None:
             read_headers["range"] = f"bytes={source_range[0]}-{source_range[1]}"
-        stream = await source.get_object(ObjectRequest(key=source_key, headers=read_headers))
+        try:
+            stream = await source.get_object(ObjectRequest(key=source_key, headers=read_headers))
+        except NotModified:
+            # A source that "has not been modified" fails the copy condition (S3: 412).
+            raise PreconditionFailed() from None
         try:
             return await self.upload_part(
                 request, upload_id, part_number, IteratorBody(stream.body), stream.content_length
