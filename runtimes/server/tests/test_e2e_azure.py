@@ -236,6 +236,18 @@ def test_copy_keeps_or_replaces_properties_server_side(
     replaced = full_client.get_object(Bucket=backend.data, Key=f"{unique}replaced.txt")
     assert (replaced["ContentType"], replaced["Metadata"]) == ("text/x-b", {})
     assert replaced["Body"].read() == b"copied"
+    # Onto itself, as `aws s3 cp --metadata-directive REPLACE` changes headers in place.
+    full_client.copy_object(
+        Bucket=backend.data,
+        Key=f"{unique}replaced.txt",
+        CopySource=f"{backend.data}/{unique}replaced.txt",
+        MetadataDirective="REPLACE",
+        ContentType="text/x-c",
+        Metadata={"again": "yes"},
+    )
+    again = full_client.get_object(Bucket=backend.data, Key=f"{unique}replaced.txt")
+    assert (again["ContentType"], again["Metadata"]) == ("text/x-c", {"again": "yes"})
+    assert again["Body"].read() == b"copied"
     with pytest.raises(ClientError) as stale:
         full_client.copy_object(
             Bucket=backend.data,
