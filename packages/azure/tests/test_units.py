@@ -7,6 +7,7 @@ import pytest
 from multidict import CIMultiDict
 
 from multistore.azure.auth import SasToken, string_to_sign
+from multistore.azure.backend import AzureBackend
 from multistore.azure.listing import decode_token, encode_token
 from multistore.azure.properties import (
     azure_etag_list,
@@ -16,6 +17,8 @@ from multistore.azure.properties import (
     s3_etag,
 )
 from multistore.azure.uploads import block_id, part_of_block
+from multistore.core.backends.base import BackendServices
+from multistore.core.config import BucketConfig
 from multistore.core.errors import InvalidArgument
 
 
@@ -74,3 +77,13 @@ def test_a_sas_token_needs_a_signature() -> None:
     assert SasToken("?sv=1&sig=abc").parameters == [("sv", "1"), ("sig", "abc")]
     with pytest.raises(ValueError, match="sig="):
         SasToken("sv=1")
+
+
+def test_an_auth_type_is_refused_rather_than_ignored() -> None:
+    config = BucketConfig(
+        name="b",
+        backend_type="azure",
+        backend_options={"account_name": "a", "container_name": "c", "auth_type": "oidc"},
+    )
+    with pytest.raises(ValueError, match="auth_type"):
+        AzureBackend(config, BackendServices(transport=object()))  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from urllib.parse import quote, urlsplit
 from multistore.azure.auth import Anonymous, Authenticator, SasToken, SharedKey
 from multistore.azure.errors import log_level, logger, s3_error
 from multistore.core.backends.base import BackendServices
+from multistore.core.backends.credentials import AUTH_TYPE_OPTION
 from multistore.core.config import BucketConfig
 from multistore.core.errors import ServiceUnavailable
 from multistore.core.http import HttpTransport, OutboundBody, TransportError, TransportResponse
@@ -30,6 +31,10 @@ class AzureWire:
         self.config = config
         self.account_name = options.get("account_name", "")
         self.container_name = options.get("container_name", "")
+        if options.get(AUTH_TYPE_OPTION):
+            # Credentials obtained at run time (auth_type = "oidc") are AWS credentials; an
+            # Azure bucket never silently goes out without the ones it was configured with.
+            raise ValueError(f"bucket {config.name!r}: the azure backend takes no auth_type")
         if not self.account_name or not self.container_name:
             raise ValueError(
                 f"bucket {config.name!r}: the azure backend needs account_name and container_name"
