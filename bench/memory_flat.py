@@ -2,6 +2,7 @@
 
     uv run python bench/memory_flat.py                      # GET, slow GET and PUT passes
     uv run python bench/memory_flat.py --modes multipart    # 1 GiB multipart upload (boto3)
+    uv run python bench/memory_flat.py --modes azure        # PUT then GET via the azure backend
 
 Starts nginx (the ``s3`` backend, ``skip_signature``; it also takes WebDAV PUTs) and the
 gateway with ``--workers 1``, then for each bucket (``s3`` → nginx, and ``file``) moves a
@@ -13,6 +14,8 @@ gateway with ``--workers 1``, then for each bucket (``s3`` → nginx, and ``file
 - ``put``: one PUT with ``Content-Length`` (SigV4, ``UNSIGNED-PAYLOAD``), body generated;
 - ``multipart``: boto3 ``upload_fileobj`` in 64 MiB parts (``file`` bucket only: nginx
   cannot assemble parts).
+- ``azure``: a PUT, then a GET, through the ``azure`` backend (``multistore-azure``) in front
+  of Azurite (started on disk in the work folder; see ``multistore.testing.azurite``).
 
 Prints idle PSS, peak PSS and the difference per pass, and exits 1 if any difference is
 above ``--max-delta-mib`` (default 50).
@@ -30,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from proctree import MemorySampler, ServiceGroup
 from signing import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, signed_headers
@@ -146,6 +150,30 @@ def multipart_upload(base_url: str, bucket: str, key: str, size: int) -> int:
     return size
 
 
+BUCKET_AZURE = "azure"
+AZURE_PATH = f"/{BUCKET_AZURE}/{BIG}"
+
+
+def start_azurite(stack: Stack, workdir: Path) -> Any:
+    """Azurite on disk (1 GiB in its memory would blur nothing of the gateway's, but a disk
+    is what a real account is), a container, and the gateway bucket in front of it."""
+    from multistore.testing.azurite import Azurite, AzuriteClient
+
+    azurite = Azurite(workdir / "azurite", in_memory=False)
+    (workdir / "azurite").mkdir()
+    azurite.start()
+    AzuriteClient(azurite.endpoint).create_container("bench")
+    stack.extra_buckets.append(
+        {
+            "name": BUCKET_AZURE,
+            "backend_type": "azure",
+            "anonymous_access": False,
+            "backend_options": azurite.backend_options("bench"),
+        }
+    )
+    return azurite
+
+
 def run_pass(sampler: MemorySampler, name: str, action: Callable[[], int]) -> Pass:
     sampler.reset_peak()
     started = time.monotonic()
@@ -160,7 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--modes", default="get,slow-get,put", help="comma-separated: get, slow-get, put, multipart"
+        "--modes",
+        default="get,slow-get,put",
+        help="comma-separated: get, slow-get, put, multipart, azure",
     )
     parser.add_argument("--size-gib", type=float, default=1.0)
     parser.add_argument("--slow-mib-s", type=float, default=100.0)
@@ -168,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--experiment", default="", help="as in run.py (e.g. uvloop)")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = set(modes) - {"get", "slow-get", "put", "multipart"}
+    unknown = set(modes) - {"get", "slow-get", "put", "multipart", "azure"}
     if unknown:
         raise SystemExit(f"unknown mode(s): {', '.join(sorted(unknown))}")
     size = int(args.size_gib * GIB)
@@ -178,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     group = ServiceGroup(workdir)
     stack = Stack(workdir=workdir, group=group)
     sampler: MemorySampler | None = None
+    azurite = start_azurite(stack, workdir) if "azure" in modes else None
     passes: list[Pass] = []
     failures: list[str] = []
     idle = 0.0
@@ -232,6 +263,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("PUT s3 → nginx", lambda: put_object(base, f"/{BUCKET_S3_PUT}/put.bin", size)),
                 ("PUT file", lambda: put_object(base, f"/{BUCKET_FILE}/put.bin", size)),
             ]
+        if "azure" in modes:
+            plan += [
+                (f"PUT {BUCKET_AZURE} → azurite", lambda: put_object(base, AZURE_PATH, size)),
+                (
+                    f"GET {BUCKET_AZURE} → azurite",
+                    lambda: get_object(base, AZURE_PATH, signed=True, rate=None),
+                ),
+            ]
         if "multipart" in modes:
             plan.append(
                 (
@@ -258,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sampler is not None:
             sampler.stop()
         group.stop_all()
+        if azurite is not None:
+            azurite.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     worst = max((p.peak_mib - idle for p in passes), default=0.0)

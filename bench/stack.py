@@ -113,6 +113,8 @@ class Stack:
     workdir: Path
     group: ServiceGroup
     ports: dict[str, int] = field(default_factory=dict)
+    # More [[buckets]] for the gateway (e.g. bench/memory_flat.py's azure bucket).
+    extra_buckets: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def www(self) -> Path:
@@ -180,6 +182,7 @@ class Stack:
                     # nginx's PUT sink does not fsync either; durability is not what is measured.
                     "backend_options": {"root": str(self.files_root), "fsync": "false"},
                 },
+                *self.extra_buckets,
             ],
             "credentials": [credential_config()],
         }

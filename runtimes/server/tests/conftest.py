@@ -16,7 +16,10 @@ from multistore.testing.moto_backend import MotoS3
 from multistore.testing.runtimes import runtime_options
 from multistore.testing.tls import TlsFiles
 
+from .backend_azure import azure_backend_under_test
 from .backends_under_test import BackendUnderTest, FileUnderTest, S3UnderTest
+
+__all__ = ["azure_backend_under_test"]  # a fixture: imported so pytest finds it
 
 ALL_ACTIONS = [action.value for action in Action]
 
@@ -41,7 +44,7 @@ def _credential(
     }
 
 
-BACKEND_KINDS = ("s3", "file")
+BACKEND_KINDS = ("s3", "file", "azure")
 """Every backend kind the suite runs against; each has a ``<kind>_backend_under_test`` fixture."""
 
 

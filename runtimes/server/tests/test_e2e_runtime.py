@@ -21,6 +21,7 @@ from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.ports import free_port
 from multistore.testing.runtimes import runtime_options
 from multistore.testing.signing import send, sign
+from multistore.testing.venvs import python_with
 
 from .conftest import FULL
 
@@ -191,6 +192,8 @@ def test_sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad(tmp_path
 
 
 def test_a_bucket_that_cannot_be_served_is_a_startup_error(tmp_path: Path) -> None:
+    # The server alone: the development environment has the optional backends installed.
+    python = python_with(["multistore-server"], tmp_path / "server-only")
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"buckets": [
         {"name": "gone", "backend_type": "file", "anonymous_access": True,
@@ -198,7 +201,7 @@ def test_a_bucket_that_cannot_be_served_is_a_startup_error(tmp_path: Path) -> No
         {"name": "blob", "backend_type": "azure", "anonymous_access": True,
          "backend_options": {"account_name": "a", "container_name": "c"}},
     ]}))  # fmt: skip
-    command = [sys.executable, "-m", "multistore.server", "--config", str(config),
+    command = [python, "-m", "multistore.server", "--config", str(config),
                "--listen", f"127.0.0.1:{free_port()}", "--workers", "1"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MULTISTORE_")}
     result = subprocess.run(

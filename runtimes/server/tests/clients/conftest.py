@@ -75,6 +75,11 @@ class Target:
             except client.exceptions.NoSuchKey:
                 return None
             return body
+        if self.kind == "azure":
+            try:
+                return self.backend.get_raw(self.bucket, key)
+            except KeyError:
+                return None
         path = self.backend.file_roots[self.bucket] / key
         return path.read_bytes() if path.is_file() else None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from multistore.testing.azurite import Azurite, running_azurite
 from multistore.testing.debian import ensure_debian_tool
 from multistore.testing.moto_backend import MotoS3, running_moto
 from multistore.testing.runtimes import GATEWAY_RUNTIMES, deselect_server_only
@@ -40,6 +41,13 @@ def gateway_runtime(request: pytest.FixtureRequest) -> str:
 def moto_s3() -> Iterator[MotoS3]:
     """One moto S3 server for the whole session; tests use their own bucket names."""
     with running_moto() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One in-memory Azurite blob service for the whole session (installed when missing)."""
+    with running_azurite(tmp_path_factory.mktemp("azurite")) as server:
         yield server
 
 
