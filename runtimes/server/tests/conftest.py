@@ -15,9 +15,12 @@ from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.moto_backend import MotoS3
 from multistore.testing.tls import TlsFiles
 
+from .backend_gcs import gcs_backend_under_test
 from .backends_under_test import BackendUnderTest, FileUnderTest, S3UnderTest
 
 ALL_ACTIONS = [action.value for action in Action]
+
+__all__ = ["gcs_backend_under_test"]  # a session fixture, imported to be found
 
 FULL = ("AKIAFULL000000000000", "full-secret-key")
 PREFIXED = ("AKIAPREFIX0000000000", "prefix-secret-key")
@@ -40,7 +43,7 @@ def _credential(
     }
 
 
-BACKEND_KINDS = ("s3", "file")
+BACKEND_KINDS = ("s3", "file", "gcs")
 """Every backend kind the suite runs against; each has a ``<kind>_backend_under_test`` fixture."""
 
 

@@ -1,0 +1,61 @@
+"""The ``gcs`` backend under test: gcp-storage-emulator, with a real service-account flow.
+
+The data buckets authenticate with a service-account key whose token endpoint runs on
+127.0.0.1 (the emulator itself accepts any token); the public bucket is anonymous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from multistore.testing.gcs_emulator import GcsEmulator, running_gcs_emulator
+from multistore.testing.gcs_token_endpoint import TokenEndpoint, running_token_endpoint
+
+from .backends_under_test import BackendUnderTest
+
+GCS_BUCKETS = {
+    "gcs-data": "gcs-backend-data",
+    "gcs-prefixed": "gcs-backend-shared",
+    "gcs-public": "gcs-backend-public",
+}
+
+
+class GcsUnderTest(BackendUnderTest):
+    """The ``gcs`` backend in front of the GCS emulator."""
+
+    kind = "gcs"
+
+    def __init__(self, emulator: GcsEmulator, tokens: TokenEndpoint) -> None:
+        self.emulator = emulator
+        self.tokens = tokens
+
+    def backend_options(self, bucket: str) -> dict[str, Any]:
+        options = {"bucket_name": GCS_BUCKETS[bucket], "endpoint": self.emulator.endpoint}
+        if bucket == self.public:
+            options["skip_signature"] = "true"
+        else:
+            options["service_account_key"] = str(self.tokens.key_file)
+        return options
+
+    def prepare(self) -> None:
+        for name in GCS_BUCKETS.values():
+            self.emulator.create_bucket(name)
+
+    def stored_keys(self, bucket: str) -> set[str]:
+        return self.emulator.keys(GCS_BUCKETS[bucket])
+
+    def put_raw(self, bucket: str, key: str, data: bytes) -> None:
+        self.emulator.put(GCS_BUCKETS[bucket], key, data)
+
+    def get_raw(self, bucket: str, key: str) -> bytes:
+        return self.emulator.get(GCS_BUCKETS[bucket], key)
+
+
+@pytest.fixture(scope="session")
+def gcs_backend_under_test(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsUnderTest]:
+    workdir = tmp_path_factory.mktemp("gcs")
+    with running_gcs_emulator(workdir) as emulator, running_token_endpoint(workdir) as tokens:
+        yield GcsUnderTest(emulator, tokens)
