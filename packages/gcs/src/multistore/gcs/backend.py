@@ -29,8 +29,15 @@ from multistore.core.backends.base import (
     UploadsPage,
     WriteResult,
 )
+from multistore.core.backends.file.part_reads import part_span, requested_part_number
 from multistore.core.config import BucketConfig
-from multistore.core.errors import EntityTooLarge, MissingContentLength, NoSuchKey, S3Error
+from multistore.core.errors import (
+    EntityTooLarge,
+    MissingContentLength,
+    NoSuchKey,
+    S3Error,
+    ServiceUnavailable,
+)
 from multistore.core.http import Headers, RequestBody, Response, StreamingResponse
 from multistore.core.s3.conditions import (
     ObjectState,
@@ -43,10 +50,13 @@ from multistore.core.s3.conditions import (
 from multistore.core.s3.ranges import content_range, parse_range
 from multistore.gcs.listing import build_page, list_query, starting_point
 from multistore.gcs.metadata import (
+    ETAG_METADATA,
+    PARTS_METADATA,
     copyable_resource,
     generation,
     last_modified,
     object_size,
+    part_sizes,
     resource_from_headers,
     s3_etag,
     s3_headers,
@@ -78,6 +88,7 @@ class GcsBackend:
             services.transport,
             user_agent=services.user_agent,
             client_bucket=config.name,
+            backend_prefix=config.backend_prefix,
         )
         self._multipart = GcsMultipart(self.wire, self)
 
@@ -113,6 +124,13 @@ class GcsBackend:
         range_header = request.headers.get("Range")
         try:
             byte_range = parse_range(range_header, size) if range_header else None
+            part_number = requested_part_number(request.query, request.headers)
+            if part_number is not None:
+                span = part_span(part_number, size=size, part_sizes=part_sizes(resource))
+                if span.parts_count is not None:
+                    headers["x-amz-mp-parts-count"] = str(span.parts_count)
+                if span.length > 0:
+                    byte_range = (span.start, span.start + span.length - 1)
         except S3Error as error:
             error.resource = self.wire.resource(request.key)
             raise
@@ -192,7 +210,7 @@ class GcsBackend:
         if_generation_match: str | None = None,
     ) -> dict[str, Any]:
         """Store ``body`` as ``key`` with ``resource`` as its metadata; the new resource."""
-        headers, framed = related_upload({**resource, "name": key}, body, content_length)
+        headers, framed = await related_upload({**resource, "name": key}, body, content_length)
         query = [("uploadType", "multipart")]
         if if_generation_match is not None:
             query.append(("ifGenerationMatch", if_generation_match))
@@ -290,19 +308,68 @@ class GcsBackend:
         else:
             resource = copyable_resource(source_resource)
         precondition = await self.write_precondition(request.key, request.headers)
+        if source.options.bucket_name == self.options.bucket_name:
+            stored = await self._compose_copy(
+                request.key, source_key, source_resource, resource, precondition
+            )
+        else:
+            stored = await self._rewrite(source, source_key, source_resource, request.key,
+                                         resource, precondition)  # fmt: skip
+        return WriteResult(etag=s3_etag(stored), last_modified=last_modified(stored))
+
+    async def _compose_copy(
+        self,
+        key: str,
+        source_key: str,
+        source_resource: dict[str, Any],
+        resource: dict[str, Any],
+        precondition: str | None,
+    ) -> dict[str, Any]:
+        """A copy within the bucket: ``compose`` of one source takes the new metadata in the
+        same call (the emulator's rewrite ignores it). The content is the source's, so the
+        source's S3 ETag (and part sizes) are recorded for it: a composite has no MD5."""
+        recorded = dict(resource.get("metadata") or {})
+        source_metadata = source_resource.get("metadata") or {}
+        recorded[ETAG_METADATA] = s3_etag(source_resource).strip('"')
+        if source_metadata.get(PARTS_METADATA):
+            recorded[PARTS_METADATA] = source_metadata[PARTS_METADATA]
+        destination = {**resource, "metadata": recorded}
+        source = {
+            "name": source_key,
+            "generation": generation(source_resource),
+            "objectPreconditions": {"ifGenerationMatch": generation(source_resource)},
+        }
+        query = [("ifGenerationMatch", precondition)] if precondition is not None else []
+        return await self.wire.send_json(
+            "POST",
+            self.wire.object_url(key, "/compose"),
+            {"sourceObjects": [source], "destination": destination},
+            query=query,
+            key=key,
+        )
+
+    async def _rewrite(
+        self,
+        source: GcsBackend,
+        source_key: str,
+        source_resource: dict[str, Any],
+        key: str,
+        resource: dict[str, Any],
+        precondition: str | None,
+    ) -> dict[str, Any]:
+        """A copy between buckets of one endpoint; large ones take several calls."""
         query = [("sourceGeneration", generation(source_resource))]
         if precondition is not None:
             query.append(("ifGenerationMatch", precondition))
-        url = source.wire.rewrite_url(source_key, self.options.bucket_name, request.key)
+        url = source.wire.rewrite_url(source_key, self.options.bucket_name, key)
         for _ in range(MAX_REWRITE_CALLS):
-            answer = await self.wire.send_json("POST", url, resource, query=query, key=request.key)
+            answer = await self.wire.send_json("POST", url, resource, query=query, key=key)
             if answer.get("done"):
-                stored = answer.get("resource") or {}
-                return WriteResult(etag=s3_etag(stored), last_modified=last_modified(stored))
-            token = str(answer.get("rewriteToken") or "")
+                stored: dict[str, Any] = answer.get("resource") or {}
+                return stored
             query = [(name, value) for name, value in query if name != "rewriteToken"]
-            query.append(("rewriteToken", token))
-        raise S3Error("the copy did not finish")
+            query.append(("rewriteToken", str(answer.get("rewriteToken") or "")))
+        raise ServiceUnavailable("the copy did not finish")
 
     # --- listing ---------------------------------------------------------------------------
 

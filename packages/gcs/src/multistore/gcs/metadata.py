@@ -21,7 +21,11 @@ from multistore.core.s3.xml import http_date
 
 ETAG_METADATA = "x-multistore-etag"
 EXPIRES_METADATA = "x-multistore-expires"
-RESERVED_METADATA = frozenset({ETAG_METADATA, EXPIRES_METADATA})
+PARTS_METADATA = "x-multistore-parts"
+RESERVED_METADATA = frozenset({ETAG_METADATA, EXPIRES_METADATA, PARTS_METADATA})
+# GCS allows 8 KiB of custom metadata in all; part sizes longer than this are not recorded
+# (``?partNumber`` reads then see one part, which is slower for a downloader but right).
+MAX_PARTS_RECORD = 1024
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
@@ -77,7 +81,7 @@ def copyable_resource(resource: Mapping[str, Any]) -> dict[str, Any]:
     metadata = {
         name: value
         for name, value in (resource.get("metadata") or {}).items()
-        if name != ETAG_METADATA
+        if name not in (ETAG_METADATA, PARTS_METADATA)
     }
     if metadata:
         kept["metadata"] = metadata
@@ -144,3 +148,27 @@ def s3_headers(resource: Mapping[str, Any], query: Mapping[str, str]) -> CIMulti
     headers["Last-Modified"] = http_date(last_modified(resource))
     headers["Accept-Ranges"] = "bytes"
     return headers
+
+
+def encode_part_sizes(sizes: list[int]) -> str | None:
+    """Part sizes as runs (``8388608*7,1234``): uniform parts, the usual case, stay short."""
+    runs: list[list[int]] = []
+    for size in sizes:
+        if runs and runs[-1][0] == size:
+            runs[-1][1] += 1
+        else:
+            runs.append([size, 1])
+    text = ",".join(f"{size}*{count}" for size, count in runs)
+    return text if len(text) <= MAX_PARTS_RECORD else None
+
+
+def part_sizes(resource: Mapping[str, Any]) -> list[int]:
+    text = str((resource.get("metadata") or {}).get(PARTS_METADATA) or "")
+    sizes: list[int] = []
+    try:
+        for run in filter(None, text.split(",")):
+            size, _, count = run.partition("*")
+            sizes.extend([int(size)] * int(count))
+    except ValueError:
+        return []
+    return sizes

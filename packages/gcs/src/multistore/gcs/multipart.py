@@ -52,6 +52,8 @@ from multistore.core.s3.conditions import normalize_etag
 from multistore.gcs.listing import STAGING_PREFIX
 from multistore.gcs.metadata import (
     ETAG_METADATA,
+    PARTS_METADATA,
+    encode_part_sizes,
     last_modified,
     md5_hex,
     object_size,
@@ -183,7 +185,11 @@ class GcsMultipart:
             digest.update(bytes.fromhex(md5_hex(item)))
         etag = f"{digest.hexdigest()}-{len(chosen)}"
         resource: dict[str, Any] = json.loads(manifest["metadata"].get("resource") or "{}")
-        resource.setdefault("metadata", {})[ETAG_METADATA] = etag
+        recorded = resource.setdefault("metadata", {})
+        recorded[ETAG_METADATA] = etag
+        sizes = encode_part_sizes([object_size(item) for item in chosen])
+        if sizes is not None:
+            recorded[PARTS_METADATA] = sizes
         sources = [str(item["name"]) for item in chosen]
         sources = await self._compose_down(upload_id, sources)
         query = [("ifGenerationMatch", precondition)] if precondition is not None else []

@@ -24,6 +24,7 @@ from multistore.core.errors import (
     SlowDown,
 )
 from multistore.core.http import HttpTransport, OutboundBody, TransportError, TransportResponse
+from multistore.core.s3.keys import strip_backend_prefix
 from multistore.gcs.options import GcsOptions
 from multistore.gcs.tokens import AccessTokens
 
@@ -49,11 +50,13 @@ class GcsWire:
         *,
         user_agent: str,
         client_bucket: str,
+        backend_prefix: str = "",
     ) -> None:
         self.options = options
         self._transport = transport
         self._user_agent = user_agent
         self._client_bucket = client_bucket
+        self._backend_prefix = backend_prefix
         self._tokens = (
             AccessTokens(options.service_account, transport, user_agent)
             if options.service_account is not None
@@ -148,7 +151,10 @@ class GcsWire:
         raise translate_status(status, reason, self.resource(key))
 
     def resource(self, key: str | None) -> str:
-        return f"/{self._client_bucket}" + (f"/{key}" if key is not None else "")
+        """``<Resource>`` as the caller knows it: virtual bucket, key without backend_prefix."""
+        if key is None:
+            return f"/{self._client_bucket}"
+        return f"/{self._client_bucket}/{strip_backend_prefix(self._backend_prefix, key)}"
 
 
 def translate_status(status: int, reason: str, resource: str) -> S3Error:
