@@ -30,6 +30,7 @@ MODULES = {
     "multistore-oidc-provider": "multistore.oidc_provider.extension",
     "multistore-path-mapping": "multistore.path_mapping.plugin",
     "multistore-metering": "multistore.metering.plugin",
+    "multistore-gcs": "multistore.gcs.backend",
 }
 
 

@@ -6,13 +6,12 @@ The data buckets authenticate with a service-account key whose token endpoint ru
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from multistore.testing.gcs_emulator import GcsEmulator, running_gcs_emulator
-from multistore.testing.gcs_token_endpoint import TokenEndpoint, running_token_endpoint
+from multistore.testing.gcs_emulator import GcsEmulator
+from multistore.testing.gcs_token_endpoint import TokenEndpoint
 
 from .backends_under_test import BackendUnderTest
 
@@ -62,7 +61,7 @@ class GcsUnderTest(BackendUnderTest):
 
 
 @pytest.fixture(scope="session")
-def gcs_backend_under_test(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsUnderTest]:
-    workdir = tmp_path_factory.mktemp("gcs")
-    with running_gcs_emulator(workdir) as emulator, running_token_endpoint(workdir) as tokens:
-        yield GcsUnderTest(emulator, tokens)
+def gcs_backend_under_test(
+    gcs_emulator: GcsEmulator, gcs_token_endpoint: TokenEndpoint
+) -> GcsUnderTest:
+    return GcsUnderTest(gcs_emulator, gcs_token_endpoint)

@@ -34,6 +34,8 @@ class TokenEndpoint:
     token_uri: str
     public_key: Any
     issued: list[str] = field(default_factory=list)
+    # The User-Agent of each exchange, in the order of ``issued``: tells callers apart.
+    issued_to: list[str] = field(default_factory=list)
     refused: int = 0
     lifetime: int = 3600
 
@@ -63,6 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         token = f"ya29.test-{secrets.token_hex(12)}"
         self.endpoint.issued.append(token)
+        self.endpoint.issued_to.append(self.headers.get("User-Agent") or "")
         self._answer(
             200,
             {"access_token": token, "expires_in": self.endpoint.lifetime, "token_type": "Bearer"},

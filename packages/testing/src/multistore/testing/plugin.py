@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from multistore.testing.debian import ensure_debian_tool
+from multistore.testing.gcs_emulator import GcsEmulator, running_gcs_emulator
+from multistore.testing.gcs_token_endpoint import TokenEndpoint, running_token_endpoint
 from multistore.testing.moto_backend import MotoS3, running_moto
 from multistore.testing.tls import TlsFiles, make_tls_files
 from multistore.testing.venvs import Wheelhouse, build_wheels
@@ -19,6 +21,20 @@ def moto_s3() -> Iterator[MotoS3]:
     """One moto S3 server for the whole session; tests use their own bucket names."""
     with running_moto() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator]:
+    """One in-memory GCS emulator for the session (tests use their own buckets in it)."""
+    with running_gcs_emulator(tmp_path_factory.mktemp("gcs-emulator")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def gcs_token_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenEndpoint]:
+    """A service account (its JSON key file) and the OAuth2 token endpoint that trusts it."""
+    with running_token_endpoint(tmp_path_factory.mktemp("gcs-account")) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,96 @@
+"""What only the ``gcs`` kind has: a 64 MiB multipart object composed on the store, the
+service-account token flow, and the store's names kept out of client-facing errors.
+
+Everything else the gcs backend does is proven by the parameterised suite (``[gcs]``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from multistore.testing.gateway import GatewayProcess
+from multistore.testing.signing import send, sign
+
+from .backend_gcs import GCS_BUCKETS, GcsUnderTest
+from .conftest import FULL
+
+MiB = 1 << 20
+
+
+def test_a_64_mib_multipart_object_is_byte_exact(
+    full_client: Any, gcs_backend_under_test: GcsUnderTest, unique: str, tmp_path: Path
+) -> None:
+    gcs = gcs_backend_under_test
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(64 * MiB))
+    key = f"{unique}sixty-four.bin"
+    eight = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB)
+    full_client.upload_file(str(source), gcs.data, key, Config=eight)
+    head = full_client.head_object(Bucket=gcs.data, Key=key)
+    assert head["ContentLength"] == 64 * MiB
+    # S3's multipart ETag: the MD5 of the eight part MD5s, then "-8".
+    data = source.read_bytes()
+    part_md5s = b"".join(
+        hashlib.md5(data[i : i + 8 * MiB]).digest() for i in range(0, len(data), 8 * MiB)
+    )
+    assert head["ETag"] == f'"{hashlib.md5(part_md5s).hexdigest()}-8"'
+    assert hashlib.sha256(gcs.get_raw(gcs.data, key)).digest() == hashlib.sha256(data).digest()
+    got = full_client.get_object(Bucket=gcs.data, Key=key)["Body"].read()
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    # Part reads follow the recorded part sizes (parallel downloaders rely on them).
+    part = full_client.get_object(Bucket=gcs.data, Key=key, PartNumber=3)
+    assert (part["PartsCount"], part["ContentRange"]) == (
+        8,
+        f"bytes {16 * MiB}-{24 * MiB - 1}/{64 * MiB}",
+    )
+    # Nothing of the upload stays staged on the store.
+    assert full_client.list_multipart_uploads(Bucket=gcs.data, Prefix=unique).get("Uploads") is None
+    staged = gcs.emulator.keys(GCS_BUCKETS[gcs.data], prefix=".multistore-uploads/")
+    assert not any(
+        (gcs.emulator.describe(GCS_BUCKETS[gcs.data], name) or {}).get("metadata", {}).get("key")
+        == key
+        for name in staged
+    )
+
+
+def test_the_gateway_authenticates_with_the_service_account(
+    full_client: Any, gcs_backend_under_test: GcsUnderTest, unique: str
+) -> None:
+    full_client.put_object(Bucket=gcs_backend_under_test.data, Key=f"{unique}a", Body=b"a")
+    tokens = gcs_backend_under_test.tokens
+    # Every assertion the gateway signed was accepted, and the token is reused: one worker
+    # process, one exchange for the whole session so far.
+    assert tokens.refused == 0
+    gateway_exchanges = [agent for agent in tokens.issued_to if agent.startswith("multistore/")]
+    assert len(gateway_exchanges) == 1, tokens.issued_to
+
+
+def test_errors_never_name_the_store(
+    gateway: GatewayProcess, full_client: Any, gcs_backend_under_test: GcsUnderTest, unique: str
+) -> None:
+    gcs = gcs_backend_under_test
+    secrets = [GCS_BUCKETS[gcs.data], gcs.emulator.endpoint, str(gcs.emulator.port), "googleapis"]
+    with pytest.raises(ClientError) as missing:
+        full_client.get_object(Bucket=gcs.data, Key=f"{unique}missing")
+    assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+    # A name the emulator cannot store breaks its connection: the store failed, and the
+    # client learns that without learning where the store is.
+    url = f"{gateway.url}/{gcs.data}/{quote(unique)}a/../b"
+    failed = send(
+        "PUT",
+        url,
+        headers=sign("PUT", url, access_key=FULL[0], secret_key=FULL[1], body=b"x"),
+        body=b"x",
+    )
+    assert failed.status == 503
+    for body in (failed.body, str(missing.value.response).encode()):
+        for secret in secrets:
+            assert secret.encode() not in body
