@@ -139,6 +139,9 @@ async def test_a_forged_continuation_token_is_invalid_argument(
         await backend.list_objects(ListRequest(continuation_token="not-a-token"))
 
 
+NOT_A_KEY = {"client_email": "a@b", "private_key": "-----BEGIN PRIVATE KEY-----"}
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -147,6 +150,13 @@ async def test_a_forged_continuation_token_is_invalid_argument(
         ({"bucket_name": "b", "endpoint": "ftp://x"}, "http(s) URL"),
         ({"bucket_name": "b", "service_account_key": "/nonexistent/key.json"}, "cannot read"),
         ({"bucket_name": "b", "service_account_key": "{}"}, "lacks client_email, private_key"),
+        (
+            {
+                "bucket_name": "b",
+                "service_account_key": '{"client_email": "a", "private_key": "x"}',
+            },
+            "not an RSA key",
+        ),
     ],
 )
 def test_unusable_options_are_startup_errors(options: dict[str, str], message: str) -> None:

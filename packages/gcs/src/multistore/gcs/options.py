@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
 from multistore.core.config import BucketConfig
 
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
@@ -18,7 +22,8 @@ class ServiceAccountKey:
     """The parts of a service-account JSON key the gateway needs to mint access tokens."""
 
     client_email: str
-    private_key: str
+    # Parsed once at startup: loading an RSA key checks it, which costs ~100x a signature.
+    signing_key: RSAPrivateKey
     private_key_id: str
     token_uri: str
 
@@ -74,9 +79,17 @@ def load_service_account_key(raw: str, *, bucket: str) -> ServiceAccountKey:
     token_uri = str(document.get("token_uri") or DEFAULT_TOKEN_URI)
     if urlsplit(token_uri).scheme not in ("http", "https"):
         raise ValueError(f"bucket {bucket!r}: service_account_key token_uri must be http(s)")
+    try:
+        signing_key = serialization.load_pem_private_key(
+            str(document["private_key"]).encode(), password=None
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        signing_key = None
+    if not isinstance(signing_key, RSAPrivateKey):
+        raise ValueError(f"bucket {bucket!r}: service_account_key private_key is not an RSA key")
     return ServiceAccountKey(
         client_email=str(document["client_email"]),
-        private_key=str(document["private_key"]),
+        signing_key=signing_key,
         private_key_id=str(document.get("private_key_id") or ""),
         token_uri=token_uri,
     )

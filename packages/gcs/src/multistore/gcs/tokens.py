@@ -63,7 +63,7 @@ class AccessTokens:
         }
         headers = {"kid": self._key.private_key_id} if self._key.private_key_id else None
         try:
-            return jwt.encode(claims, self._key.private_key, algorithm="RS256", headers=headers)
+            return jwt.encode(claims, self._key.signing_key, algorithm="RS256", headers=headers)
         except (ValueError, TypeError) as exc:
             raise BadGateway(f"the service-account key cannot sign: {exc}") from None
 
