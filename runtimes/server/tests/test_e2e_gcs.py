@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -94,3 +95,32 @@ def test_errors_never_name_the_store(
     for body in (failed.body, str(missing.value.response).encode()):
         for secret in secrets:
             assert secret.encode() not in body
+
+
+def test_response_overrides_and_expires(
+    full_client: Any, gcs_backend_under_test: GcsUnderTest, unique: str
+) -> None:
+    gcs = gcs_backend_under_test
+    key = f"{unique}report.csv"
+    expires = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    full_client.put_object(
+        Bucket=gcs.data, Key=key, Body=b"a,b\n", ContentType="text/csv", Expires=expires,
+        ContentEncoding="identity", Metadata={"Owner": "ops"},
+    )  # fmt: skip
+    stored = gcs.emulator.describe(GCS_BUCKETS[gcs.data], key) or {}
+    # On the store: GCS's own fields and custom metadata, Expires as reserved metadata.
+    assert (stored["contentType"], stored["contentEncoding"]) == ("text/csv", "identity")
+    assert stored["metadata"]["owner"] == "ops"
+    got = full_client.get_object(
+        Bucket=gcs.data,
+        Key=key,
+        ResponseContentType="application/octet-stream",
+        ResponseContentDisposition="attachment; filename=r.csv",
+        ResponseCacheControl="no-store",
+    )
+    assert got["Body"].read() == b"a,b\n"
+    assert got["ContentType"] == "application/octet-stream"
+    assert got["ContentDisposition"] == "attachment; filename=r.csv"
+    assert got["CacheControl"] == "no-store"
+    assert got["Expires"] == expires
+    assert got["Metadata"] == {"owner": "ops"}  # the reserved keys never show
