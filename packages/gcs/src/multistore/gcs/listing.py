@@ -59,8 +59,9 @@ def list_query(request: ListRequest, continuation: Continuation | None) -> list[
         query.append(("delimiter", request.delimiter))
     if continuation is not None and continuation.page_token:
         query.append(("pageToken", continuation.page_token))
-    elif continuation is None and request.start_after:
-        query.append(("startOffset", request.start_after))
+    elif continuation is not None and continuation.after:
+        # Inclusive on GCS; what was already returned is dropped by ``passed``.
+        query.append(("startOffset", continuation.after))
     return query
 
 
