@@ -20,7 +20,8 @@ import pytest
 
 from multistore.testing.gateway import GatewayProcess
 
-from ..conftest import FULL, MOTO_BUCKETS, BackendUnderTest
+from ..backends_under_test import MOTO_BUCKETS, BackendUnderTest
+from ..conftest import FULL
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -74,6 +75,11 @@ class Target:
             except client.exceptions.NoSuchKey:
                 return None
             return body
+        if self.kind == "gcs":
+            try:
+                return self.backend.get_raw(self.bucket, key)
+            except KeyError:
+                return None
         path = self.backend.file_roots[self.bucket] / key
         return path.read_bytes() if path.is_file() else None
 
