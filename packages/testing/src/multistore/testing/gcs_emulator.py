@@ -9,6 +9,7 @@ bypassing the gateway, so tests can see what the store really holds.
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import shutil
@@ -28,17 +29,27 @@ from multistore.testing.ports import free_port
 EXECUTABLE = "gcp-storage-emulator"
 
 
-def emulator_executable() -> str:
+# Python's socketserver listens with a backlog of 5; the emulator serves one connection at
+# a time, so a burst of parallel requests (aws-cli runs 10) would see dropped SYNs and a
+# one-second retransmit each. A longer queue changes nothing else about the emulator.
+_BOOT = (
+    "import socketserver, sys; socketserver.TCPServer.request_queue_size = 128; "
+    "from gcp_storage_emulator.__main__ import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def emulator_command() -> list[str]:
+    """How to start the emulator: in this interpreter when it has it, else its script."""
+    if importlib.util.find_spec("gcp_storage_emulator") is not None:
+        return [sys.executable, "-c", _BOOT]
     beside = Path(sys.executable).parent / EXECUTABLE
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(EXECUTABLE)
+    found = str(beside) if beside.exists() else shutil.which(EXECUTABLE)
     if found is None:
         raise RuntimeError(
             f"{EXECUTABLE} is not installed: it comes with the workspace's dev dependency "
             "group (uv sync)"
         )
-    return found
+    return [found]
 
 
 @dataclass(slots=True)
@@ -54,7 +65,7 @@ class GcsEmulator:
     def start(self, timeout: float = 20.0) -> None:
         log = (self.workdir / f"gcs-emulator-{self.port}.log").open("ab")
         self.process = subprocess.Popen(
-            [emulator_executable(), "start", "--host", "127.0.0.1", "--port", str(self.port),
+            [*emulator_command(), "start", "--host", "127.0.0.1", "--port", str(self.port),
              "--in-memory", "--quiet"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
         )  # fmt: skip
