@@ -131,16 +131,26 @@ class BackendState:
         self._root_fd = root_fd
         self._guard = threading.Lock()
         self._fds: dict[str, int] = {}
+        # Descriptors of directories removed under us. They are closed only with the state:
+        # another thread may still be using one, and a closed number can be reused at once.
+        self._retired: list[int] = []
 
     def directory(self, name: str, *, create: bool) -> int | None:
-        """The descriptor of ``.multistore/<name>``; ``None`` if absent and not ``create``."""
+        """The descriptor of ``.multistore/<name>``; ``None`` if absent and not ``create``.
+
+        A cached descriptor whose directory was deleted (an operator removed ``.multistore``
+        by hand, or another process did) is reopened, so writes recreate the state instead
+        of failing until a restart.
+        """
         fd = self._fds.get(name)
-        if fd is not None:
+        if fd is not None and os.fstat(fd).st_nlink:
             return fd
         with self._guard:
             fd = self._fds.get(name)
             if fd is not None:
-                return fd
+                if os.fstat(fd).st_nlink:
+                    return fd
+                self._retired.append(self._fds.pop(name))
             try:
                 chain = open_directory_chain(
                     self._root_fd, (INTERNAL_DIRECTORY, name), create=create
@@ -183,8 +193,9 @@ class BackendState:
 
     def close(self) -> None:
         with self._guard:
-            close_all(list(self._fds.values()))
+            close_all([*self._fds.values(), *self._retired])
             self._fds.clear()
+            self._retired.clear()
 
     # -- sidecars ---------------------------------------------------------------------------
 
