@@ -62,6 +62,10 @@ async def test_one_token_serves_a_burst_of_requests(
     assert set(answers) == {f"Bearer {gcs_token_endpoint.issued[-1]}"}
     assert await tokens.authorization() == answers[0]  # cached, no second exchange
     assert len(gcs_token_endpoint.issued) == before + 1
+    # A token GCS refused (401) is dropped: the next request gets a fresh one.
+    tokens.forget(answers[0])
+    assert await tokens.authorization() == f"Bearer {gcs_token_endpoint.issued[-1]}"
+    assert len(gcs_token_endpoint.issued) == before + 2
 
 
 async def test_a_key_the_endpoint_does_not_trust_is_refused(
@@ -148,6 +152,7 @@ NOT_A_KEY = {"client_email": "a@b", "private_key": "-----BEGIN PRIVATE KEY-----"
         ({}, "bucket_name is required"),
         ({"bucket_name": "b"}, "needs service_account_key"),
         ({"bucket_name": "b", "endpoint": "ftp://x"}, "http(s) URL"),
+        ({"bucket_name": "b", "auth_type": "oidc"}, "takes no auth_type"),
         ({"bucket_name": "b", "service_account_key": "/nonexistent/key.json"}, "cannot read"),
         ({"bucket_name": "b", "service_account_key": "{}"}, "lacks client_email, private_key"),
         (

@@ -44,6 +44,11 @@ class GcsOptions:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"bucket {config.name!r}: endpoint must be an http(s) URL")
+        if options.get("auth_type"):
+            raise ValueError(
+                f"bucket {config.name!r}: the gcs backend takes no auth_type (it authenticates "
+                "with service_account_key, or anonymously)"
+            )
         skip = options.get("skip_signature", "false") == "true"
         raw_key = options.get("service_account_key", "")
         account = None

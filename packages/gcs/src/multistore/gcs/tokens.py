@@ -53,6 +53,12 @@ class AccessTokens:
                 await self._renew()
         return f"Bearer {self._token}"
 
+    def forget(self, authorization: str) -> None:
+        """Drop the cached token if it is still ``authorization`` (GCS refused it: revoked,
+        or expired early), so the next request mints a new one."""
+        if authorization == f"Bearer {self._token}":
+            self._renew_at = 0.0
+
     def assertion(self, now: int) -> str:
         claims = {
             "iss": self._key.client_email,

@@ -62,6 +62,7 @@ class GcsWire:
             if options.service_account is not None
             else None
         )
+        self._last_authorization = ""
         bucket = quote_name(options.bucket_name)
         self._objects = f"{options.endpoint}/storage/v1/b/{bucket}/o"
         self._uploads = f"{options.endpoint}/upload/storage/v1/b/{bucket}/o"
@@ -96,6 +97,7 @@ class GcsWire:
         out["user-agent"] = self._user_agent
         if self._tokens is not None:
             out["authorization"] = await self._tokens.authorization()
+            self._last_authorization = out["authorization"]
         pairs = list(query)
         target = f"{url}?{urlencode(pairs, quote_via=quote)}" if pairs else url
         # One retry on a fresh connection when nothing is lost by it (idempotent method,
@@ -139,6 +141,8 @@ class GcsWire:
         finally:
             await response.release()
         reason, message = parse_error(raw)
+        if status == 401 and self._tokens is not None:
+            self._tokens.forget(self._last_authorization)
         level = logging.DEBUG if status in (404, 412, 416) else logging.WARNING
         logger.log(
             level,
