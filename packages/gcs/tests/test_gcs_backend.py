@@ -25,7 +25,7 @@ from multistore.core.backends.base import (
     ObjectRequest,
 )
 from multistore.core.config import BucketConfig
-from multistore.core.errors import BadGateway, InvalidArgument
+from multistore.core.errors import BadGateway, InvalidArgument, NoSuchKey
 from multistore.core.http import BytesBody
 from multistore.gcs import GcsBackend
 from multistore.gcs.multipart import COMPOSE_LIMIT
@@ -169,3 +169,26 @@ def test_unusable_options_are_startup_errors(options: dict[str, str], message: s
     with pytest.raises(ValueError, match="bucket 'bad'") as error:
         GcsOptions.from_config(config)
     assert message in str(error.value)
+
+
+async def test_the_staging_prefix_is_out_of_clients_reach(
+    gcs_emulator: GcsEmulator, client: HttpClient
+) -> None:
+    gcs_emulator.create_bucket("reserved")
+    backend = GcsBackend(
+        bucket_config(gcs_emulator, "reserved", skip_signature="true"),
+        BackendServices(transport=client),
+    )
+    owner = ObjectRequest(key="real.bin", headers=CIMultiDict())
+    upload_id = await backend.create_multipart_upload(owner)
+    manifest = ObjectRequest(key=f".multistore-uploads/{upload_id}", headers=CIMultiDict())
+    with pytest.raises(InvalidArgument):
+        await backend.put_object(manifest, BytesBody(b"x"), 1)
+    with pytest.raises(NoSuchKey):
+        await backend.get_object(manifest)
+    assert (await backend.delete_object(manifest)).status == 204
+    assert gcs_emulator.describe("reserved", manifest.key) is not None  # untouched
+    with pytest.raises(InvalidArgument):
+        await backend.create_multipart_upload(manifest)
+    await backend.abort_multipart_upload(owner, upload_id)
+    assert gcs_emulator.keys("reserved") == set()

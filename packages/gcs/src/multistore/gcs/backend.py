@@ -33,6 +33,7 @@ from multistore.core.backends.file.part_reads import part_span, requested_part_n
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
     EntityTooLarge,
+    InvalidArgument,
     MissingContentLength,
     NoSuchKey,
     S3Error,
@@ -48,7 +49,7 @@ from multistore.core.s3.conditions import (
     has_write_conditions,
 )
 from multistore.core.s3.ranges import content_range, parse_range
-from multistore.gcs.listing import build_page, list_query, starting_point
+from multistore.gcs.listing import STAGING_PREFIX, build_page, list_query, starting_point
 from multistore.gcs.metadata import (
     ETAG_METADATA,
     PARTS_METADATA,
@@ -103,7 +104,17 @@ class GcsBackend:
         await self.wire.raise_for_status(response, key)
         return await read_json(response)
 
+    def _refuse_reserved(self, key: str) -> None:
+        """Keys under the multipart staging prefix are the gateway's own, never a client's:
+        listing hides them, so writing one would make an object nobody can list."""
+        if key.startswith(STAGING_PREFIX):
+            raise InvalidArgument(
+                f"keys starting with {STAGING_PREFIX} are reserved by the gateway on this bucket"
+            )
+
     async def _existing(self, request: ObjectRequest) -> dict[str, Any]:
+        if request.key.startswith(STAGING_PREFIX):
+            raise NoSuchKey(resource=self.wire.resource(request.key))
         resource = await self.describe(request.key)
         if resource is None:
             error = NoSuchKey()
@@ -227,6 +238,7 @@ class GcsBackend:
             raise MissingContentLength()
         if content_length > MAX_SINGLE_UPLOAD:
             raise EntityTooLarge("Your proposed upload exceeds the maximum allowed size")
+        self._refuse_reserved(request.key)
         precondition = await self.write_precondition(request.key, request.headers)
         stored = await self.upload(
             request.key,
@@ -240,6 +252,8 @@ class GcsBackend:
         return Response(200, headers)
 
     async def delete_object(self, request: ObjectRequest) -> Response:
+        if request.key.startswith(STAGING_PREFIX):
+            return Response(204)  # nothing a client could have stored is there
         conditions = delete_conditions(request.headers)
         query: list[tuple[str, str]] = []
         if conditions.present:
@@ -299,8 +313,9 @@ class GcsBackend:
         source_version: str | None,
     ) -> WriteResult:
         assert isinstance(source, GcsBackend)
+        self._refuse_reserved(request.key)
         source_resource = await source.describe(source_key)
-        if source_resource is None:
+        if source_resource is None or source_key.startswith(STAGING_PREFIX):
             raise NoSuchKey(resource=source.wire.resource(source_key))
         directive = (request.headers.get("x-amz-metadata-directive") or "COPY").upper()
         if directive == "REPLACE":
@@ -383,6 +398,7 @@ class GcsBackend:
     # --- multipart -------------------------------------------------------------------------
 
     async def create_multipart_upload(self, request: ObjectRequest) -> str:
+        self._refuse_reserved(request.key)
         return await self._multipart.create(request)
 
     async def upload_part(
