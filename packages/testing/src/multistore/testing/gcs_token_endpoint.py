@@ -36,8 +36,12 @@ class TokenEndpoint:
     issued: list[str] = field(default_factory=list)
     # The User-Agent of each exchange, in the order of ``issued``: tells callers apart.
     issued_to: list[str] = field(default_factory=list)
-    refused: int = 0
+    refused_to: list[str] = field(default_factory=list)  # the User-Agent of each refusal
     lifetime: int = 3600
+
+    @property
+    def refused(self) -> int:
+        return len(self.refused_to)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -60,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
             if "devstorage" not in str(claims.get("scope")):
                 raise jwt.InvalidTokenError("no storage scope")
         except (jwt.InvalidTokenError, KeyError):
-            self.endpoint.refused += 1
+            self.endpoint.refused_to.append(self.headers.get("User-Agent") or "")
             self._answer(400, {"error": "invalid_grant"})
             return
         token = f"ya29.test-{secrets.token_hex(12)}"
