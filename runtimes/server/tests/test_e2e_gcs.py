@@ -17,7 +17,8 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from multistore.testing.gateway import GatewayProcess
+from multistore.testing.aws_cli import run_aws_cli
+from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.signing import send, sign
 
 from .backend_gcs import GCS_BUCKETS, GcsUnderTest
@@ -135,3 +136,37 @@ def test_response_overrides_and_expires(
     assert got["CacheControl"] == "no-store"
     assert got["Expires"] == expires
     assert got["Metadata"] == {"owner": "ops"}  # the reserved keys never show
+
+
+def test_the_documented_emulator_config_serves_aws_cli(
+    gcs_backend_under_test: GcsUnderTest, tmp_path: Path
+) -> None:
+    # The first TOML example of the gcs section of docs/backends.md, pointed at this
+    # session's emulator, with one credential added: what a reader would run.
+    docs = (Path(__file__).parents[3] / "docs" / "backends.md").read_text()
+    section = docs[docs.index("## `gcs`") :]
+    example = section[
+        section.index("```toml") + len("```toml") : section.index("```\n", section.index("```toml"))
+    ]
+    emulator = gcs_backend_under_test.emulator
+    toml = example.replace("http://127.0.0.1:9023", emulator.endpoint)
+    emulator.create_bucket("scratch")
+    config = tmp_path / "multistore.toml"
+    config.write_text(
+        toml
+        + "\n[[credentials]]\n"
+        + f'access_key_id = "{FULL[0]}"\nsecret_access_key = "{FULL[1]}"\n'
+        + 'principal_name = "reader"\ncreated_at = "2024-01-01T00:00:00Z"\n'
+        + '[[credentials.allowed_scopes]]\nbucket = "scratch"\nprefixes = []\n'
+        + 'actions = ["get_object", "put_object", "list_bucket", "delete_object"]\n'
+    )
+    (tmp_path / "hello.txt").write_bytes(b"hello from the docs\n")
+    with running_gateway(config, tmp_path / "run") as gateway:
+        copied = run_aws_cli(gateway, "s3", "cp", "hello.txt", "s3://scratch/docs/hello.txt",
+                             credentials=FULL, cwd=tmp_path)  # fmt: skip
+        assert copied.returncode == 0, copied.stderr
+        listed = run_aws_cli(
+            gateway, "s3", "ls", "s3://scratch/docs/", credentials=FULL, cwd=tmp_path
+        )
+        assert "hello.txt" in listed.stdout, listed.stderr
+    assert emulator.get("scratch", "docs/hello.txt") == b"hello from the docs\n"
