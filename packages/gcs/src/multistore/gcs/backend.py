@@ -37,7 +37,6 @@ from multistore.core.errors import (
     MissingContentLength,
     NoSuchKey,
     S3Error,
-    ServiceUnavailable,
 )
 from multistore.core.http import Headers, RequestBody, Response, StreamingResponse
 from multistore.core.s3.conditions import (
@@ -49,10 +48,9 @@ from multistore.core.s3.conditions import (
     has_write_conditions,
 )
 from multistore.core.s3.ranges import content_range, parse_range
+from multistore.gcs.copies import compose_copy, rewrite_copy
 from multistore.gcs.listing import STAGING_PREFIX, build_page, list_query, starting_point
 from multistore.gcs.metadata import (
-    ETAG_METADATA,
-    PARTS_METADATA,
     copyable_resource,
     generation,
     last_modified,
@@ -71,9 +69,6 @@ logger = logging.getLogger("multistore.gcs")
 
 MAX_SINGLE_UPLOAD = 5 << 30
 BATCH_DELETE_CONCURRENCY = 16
-# A large or cross-location copy takes several rewrite calls on GCS, each continuing with
-# the previous call's rewriteToken.
-MAX_REWRITE_CALLS = 1000
 
 
 class GcsBackend:
@@ -324,67 +319,15 @@ class GcsBackend:
             resource = copyable_resource(source_resource)
         precondition = await self.write_precondition(request.key, request.headers)
         if source.options.bucket_name == self.options.bucket_name:
-            stored = await self._compose_copy(
-                request.key, source_key, source_resource, resource, precondition
+            stored = await compose_copy(
+                self.wire, request.key, source_key, source_resource, resource, precondition
             )
         else:
-            stored = await self._rewrite(source, source_key, source_resource, request.key,
-                                         resource, precondition)  # fmt: skip
+            url = source.wire.rewrite_url(source_key, self.options.bucket_name, request.key)
+            stored = await rewrite_copy(
+                self.wire, url, source_resource, request.key, resource, precondition
+            )
         return WriteResult(etag=s3_etag(stored), last_modified=last_modified(stored))
-
-    async def _compose_copy(
-        self,
-        key: str,
-        source_key: str,
-        source_resource: dict[str, Any],
-        resource: dict[str, Any],
-        precondition: str | None,
-    ) -> dict[str, Any]:
-        """A copy within the bucket: ``compose`` of one source takes the new metadata in the
-        same call (the emulator's rewrite ignores it). The content is the source's, so the
-        source's S3 ETag (and part sizes) are recorded for it: a composite has no MD5."""
-        recorded = dict(resource.get("metadata") or {})
-        source_metadata = source_resource.get("metadata") or {}
-        recorded[ETAG_METADATA] = s3_etag(source_resource).strip('"')
-        if source_metadata.get(PARTS_METADATA):
-            recorded[PARTS_METADATA] = source_metadata[PARTS_METADATA]
-        destination = {**resource, "metadata": recorded}
-        source = {
-            "name": source_key,
-            "generation": generation(source_resource),
-            "objectPreconditions": {"ifGenerationMatch": generation(source_resource)},
-        }
-        query = [("ifGenerationMatch", precondition)] if precondition is not None else []
-        return await self.wire.send_json(
-            "POST",
-            self.wire.object_url(key, "/compose"),
-            {"sourceObjects": [source], "destination": destination},
-            query=query,
-            key=key,
-        )
-
-    async def _rewrite(
-        self,
-        source: GcsBackend,
-        source_key: str,
-        source_resource: dict[str, Any],
-        key: str,
-        resource: dict[str, Any],
-        precondition: str | None,
-    ) -> dict[str, Any]:
-        """A copy between buckets of one endpoint; large ones take several calls."""
-        query = [("sourceGeneration", generation(source_resource))]
-        if precondition is not None:
-            query.append(("ifGenerationMatch", precondition))
-        url = source.wire.rewrite_url(source_key, self.options.bucket_name, key)
-        for _ in range(MAX_REWRITE_CALLS):
-            answer = await self.wire.send_json("POST", url, resource, query=query, key=key)
-            if answer.get("done"):
-                stored: dict[str, Any] = answer.get("resource") or {}
-                return stored
-            query = [(name, value) for name, value in query if name != "rewriteToken"]
-            query.append(("rewriteToken", str(answer.get("rewriteToken") or "")))
-        raise ServiceUnavailable("the copy did not finish")
 
     # --- listing ---------------------------------------------------------------------------
 
