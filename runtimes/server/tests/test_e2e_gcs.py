@@ -7,8 +7,11 @@ Everything else the gcs backend does is proven by the parameterised suite (``[gc
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +25,7 @@ from multistore.testing.gateway import GatewayProcess, running_gateway
 from multistore.testing.signing import send, sign
 
 from .backend_gcs import GCS_BUCKETS, GcsUnderTest
-from .conftest import FULL
+from .conftest import ALL_ACTIONS, FULL
 
 MiB = 1 << 20
 
@@ -170,3 +173,83 @@ def test_the_documented_emulator_config_serves_aws_cli(
         )
         assert "hello.txt" in listed.stdout, listed.stderr
     assert emulator.get("scratch", "docs/hello.txt") == b"hello from the docs\n"
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Forwards every request to the emulator and remembers its method and target."""
+
+    upstream: tuple[str, int]
+    seen: list[str]
+
+    def _forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        self.seen.append(f"{self.command} {self.path}")
+        connection = http.client.HTTPConnection(*self.upstream, timeout=30)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            connection.request(self.command, self.path, body=body, headers=headers)
+            answer = connection.getresponse()
+            data = answer.read()
+        finally:
+            connection.close()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def test_conditional_writes_reach_gcs_as_generation_preconditions(
+    gcs_backend_under_test: GcsUnderTest, tmp_path: Path
+) -> None:
+    # The emulator ignores ifGenerationMatch, so what makes conditional writes atomic on GCS
+    # is shown on the wire instead: a recording proxy between the gateway and the emulator.
+    emulator = gcs_backend_under_test.emulator
+    emulator.create_bucket("preconditions")
+    seen: list[str] = []
+    handler = type(
+        "Recorder", (_Recorder,), {"upstream": ("127.0.0.1", emulator.port), "seen": seen}
+    )
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    everything = {"bucket": "*", "prefixes": [], "actions": ALL_ACTIONS}
+    config = {
+        "buckets": [{"name": "wired", "backend_type": "gcs", "anonymous_access": False,
+                     "backend_options": {"bucket_name": "preconditions", "skip_signature": "true",
+                                         "endpoint": f"http://127.0.0.1:{proxy.server_address[1]}"}}],
+        "credentials": [{"access_key_id": FULL[0], "secret_access_key": FULL[1],
+                         "principal_name": "full", "created_at": "2024-01-01T00:00:00Z",
+                         "allowed_scopes": [everything]}],
+    }  # fmt: skip
+    try:
+        with running_gateway(config, tmp_path / "run") as gateway:
+            client = gateway.client(*FULL)
+            client.put_object(Bucket="wired", Key="k", Body=b"one", IfNoneMatch="*")
+            uploads = [line for line in seen if line.startswith("POST /upload/")]
+            assert "ifGenerationMatch=0" in uploads[-1]
+            generation = (emulator.describe("preconditions", "k") or {})["generation"]
+            etag = client.head_object(Bucket="wired", Key="k")["ETag"]
+            client.put_object(Bucket="wired", Key="k", Body=b"two", IfMatch=etag)
+            uploads = [line for line in seen if line.startswith("POST /upload/")]
+            assert f"ifGenerationMatch={generation}" in uploads[-1]
+            generation = (emulator.describe("preconditions", "k") or {})["generation"]
+            assert client.get_object(Bucket="wired", Key="k")["Body"].read() == b"two"
+            media = [line for line in seen if "alt=media" in line]
+            assert f"ifGenerationMatch={generation}" in media[-1]  # bytes of that generation
+            etag = client.head_object(Bucket="wired", Key="k")["ETag"]
+            client.delete_object(Bucket="wired", Key="k", IfMatch=etag)
+            deletes = [line for line in seen if line.startswith("DELETE ")]
+            assert f"ifGenerationMatch={generation}" in deletes[-1]
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=10)
