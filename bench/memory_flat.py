@@ -3,6 +3,7 @@
     uv run python bench/memory_flat.py                      # GET, slow GET and PUT passes
     uv run python bench/memory_flat.py --modes multipart    # 1 GiB multipart upload (boto3)
     uv run python bench/memory_flat.py --modes azure        # PUT then GET via the azure backend
+    uv run python bench/memory_flat.py --gcs --modes put,get  # also through the gcs backend
 
 Starts nginx (the ``s3`` backend, ``skip_signature``; it also takes WebDAV PUTs) and the
 gateway with ``--workers 1``, then for each bucket (``s3`` → nginx, and ``file``) moves a
@@ -17,6 +18,10 @@ gateway with ``--workers 1``, then for each bucket (``s3`` → nginx, and ``file
 - ``azure``: a PUT, then a GET, through the ``azure`` backend (``multistore-azure``) in front
   of Azurite (started on disk in the work folder; see ``multistore.testing.azurite``).
 
+``--gcs`` adds a ``gcs`` bucket in front of gcp-storage-emulator (in memory, anonymous) and
+runs the ``put`` and ``get`` passes through it too (PUT first: it creates the object). The
+emulator holds whole objects in its own memory; only the gateway's PSS is measured.
+
 Prints idle PSS, peak PSS and the difference per pass, and exits 1 if any difference is
 above ``--max-delta-mib`` (default 50).
 """
@@ -24,8 +29,10 @@ above ``--max-delta-mib`` (default 50).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import io
+import json
 import shutil
 import sys
 import tempfile
@@ -41,6 +48,32 @@ from stack import BUCKET_FILE, BUCKET_READ, BUCKET_S3_PUT, GIB, MIB, Stack, ensu
 
 BLOCK = MIB
 BIG = "big.bin"
+BUCKET_GCS = "gcs"
+
+
+@dataclass(slots=True)
+class GcsStack(Stack):
+    """The bench stack plus a ``gcs`` bucket on a GCS emulator (``--gcs``)."""
+
+    gcs_endpoint: str = ""
+
+    def gateway_config(self) -> Path:
+        path = Stack.gateway_config(self)  # slots dataclasses break zero-argument super()
+        config = json.loads(path.read_text())
+        config["buckets"].append(
+            {
+                "name": BUCKET_GCS,
+                "backend_type": "gcs",
+                "anonymous_access": False,
+                "backend_options": {
+                    "endpoint": self.gcs_endpoint,
+                    "bucket_name": "memflat",
+                    "skip_signature": "true",
+                },
+            }
+        )
+        path.write_text(json.dumps(config, indent=2))
+        return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--slow-mib-s", type=float, default=100.0)
     parser.add_argument("--max-delta-mib", type=float, default=50.0)
     parser.add_argument("--experiment", default="", help="as in run.py (e.g. uvloop)")
+    parser.add_argument("--gcs", action="store_true", help="also move the object through gcs")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(modes) - {"get", "slow-get", "put", "multipart", "azure"}
@@ -206,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="multistore-memflat-"))
     group = ServiceGroup(workdir)
-    stack = Stack(workdir=workdir, group=group)
+    stack = GcsStack(workdir=workdir, group=group)
+    resources = contextlib.ExitStack()
     sampler: MemorySampler | None = None
     azurite = start_azurite(stack, workdir) if "azure" in modes else None
     passes: list[Pass] = []
@@ -221,6 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(stack.files_root / BIG, "wb") as handle:
             handle.truncate(size)
         stack.start_static(workers=1)
+        if args.gcs:
+            from multistore.testing.gcs_emulator import running_gcs_emulator
+
+            emulator = resources.enter_context(running_gcs_emulator(workdir / "gcs"))
+            emulator.create_bucket("memflat")
+            stack.gcs_endpoint = emulator.endpoint
         gateway = stack.start_gateway(workers=1, experiments=args.experiment)
         base = stack.url("gateway")
         # Warm up both paths on a small object, then call that idle.
@@ -271,6 +312,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     lambda: get_object(base, AZURE_PATH, signed=True, rate=None),
                 ),
             ]
+        if args.gcs and "put" in modes:
+            plan.append(("PUT gcs", lambda: put_object(base, f"/{BUCKET_GCS}/{BIG}", size)))
+        if args.gcs and "get" in modes:
+            plan.append(
+                (
+                    "GET gcs",
+                    lambda: get_object(base, f"/{BUCKET_GCS}/{BIG}", signed=True, rate=None),
+                )
+            )
         if "multipart" in modes:
             plan.append(
                 (
@@ -299,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         group.stop_all()
         if azurite is not None:
             azurite.stop()
+        resources.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
     worst = max((p.peak_mib - idle for p in passes), default=0.0)

@@ -31,6 +31,7 @@ MODULES = {
     "multistore-path-mapping": "multistore.path_mapping.plugin",
     "multistore-metering": "multistore.metering.plugin",
     "multistore-azure": "multistore.azure.backend",
+    "multistore-gcs": "multistore.gcs.backend",
 }
 
 

@@ -17,11 +17,14 @@ from multistore.testing.runtimes import runtime_options
 from multistore.testing.tls import TlsFiles
 
 from .backend_azure import azure_backend_under_test
+from .backend_gcs import gcs_backend_under_test
 from .backends_under_test import BackendUnderTest, FileUnderTest, S3UnderTest
 
 __all__ = ["azure_backend_under_test"]  # a fixture: imported so pytest finds it
 
 ALL_ACTIONS = [action.value for action in Action]
+
+__all__ = ["gcs_backend_under_test"]  # a session fixture, imported to be found
 
 FULL = ("AKIAFULL000000000000", "full-secret-key")
 PREFIXED = ("AKIAPREFIX0000000000", "prefix-secret-key")
@@ -44,7 +47,7 @@ def _credential(
     }
 
 
-BACKEND_KINDS = ("s3", "file", "azure")
+BACKEND_KINDS = ("s3", "file", "azure", "gcs")
 """Every backend kind the suite runs against; each has a ``<kind>_backend_under_test`` fixture."""
 
 

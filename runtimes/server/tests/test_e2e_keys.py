@@ -60,6 +60,7 @@ def assert_stored_exactly(backend: BackendUnderTest, key: str, relative: str, un
 
 def test_every_key_round_trips(full_client: Any, backend: BackendUnderTest, unique: str) -> None:
     relatives = ODD_KEYS + (FILE_ONLY_KEYS if backend.kind in ("file", "azure") else [])
+    relatives = [relative for relative in relatives if backend.can_store(relative)]
     if backend.kind == "azure":
         unlistable = [unique + relative for relative in AZURITE_UNLISTABLE]
         for key in unlistable:
@@ -109,7 +110,8 @@ def test_a_leading_slash_is_part_of_the_key(
 def test_copy_multipart_and_batch_delete_take_odd_keys(
     full_client: Any, backend: BackendUnderTest, unique: str
 ) -> None:
-    marker, dotted, multi = unique + "folder/", unique + "a/../b", unique + "x//../multi"
+    dots = ".." if backend.takes_dot_dot_segments else "."
+    marker, dotted, multi = unique + "folder/", f"{unique}a/{dots}/b", f"{unique}x//{dots}/multi"
     full_client.put_object(Bucket=backend.data, Key=marker, Body=b"")
     full_client.copy_object(
         Bucket=backend.data, Key=dotted, CopySource={"Bucket": backend.data, "Key": marker}

@@ -20,8 +20,8 @@ import pytest
 
 from multistore.testing.gateway import GatewayProcess
 
-from ..backends_under_test import MOTO_BUCKETS
-from ..conftest import FULL, BackendUnderTest
+from ..backends_under_test import MOTO_BUCKETS, BackendUnderTest
+from ..conftest import FULL
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -75,7 +75,7 @@ class Target:
             except client.exceptions.NoSuchKey:
                 return None
             return body
-        if self.kind == "azure":
+        if self.kind in ("azure", "gcs"):
             try:
                 return self.backend.get_raw(self.bucket, key)
             except KeyError:

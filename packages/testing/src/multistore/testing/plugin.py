@@ -10,6 +10,8 @@ import pytest
 
 from multistore.testing.azurite import Azurite, running_azurite
 from multistore.testing.debian import ensure_debian_tool
+from multistore.testing.gcs_emulator import GcsEmulator, running_gcs_emulator
+from multistore.testing.gcs_token_endpoint import TokenEndpoint, running_token_endpoint
 from multistore.testing.moto_backend import MotoS3, running_moto
 from multistore.testing.runtimes import GATEWAY_RUNTIMES, deselect_server_only
 from multistore.testing.tls import TlsFiles, make_tls_files
@@ -49,6 +51,20 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """One in-memory Azurite blob service for the whole session (installed when missing)."""
     with running_azurite(tmp_path_factory.mktemp("azurite")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator]:
+    """One in-memory GCS emulator for the session (tests use their own buckets in it)."""
+    with running_gcs_emulator(tmp_path_factory.mktemp("gcs-emulator")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def gcs_token_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenEndpoint]:
+    """A service account (its JSON key file) and the OAuth2 token endpoint that trusts it."""
+    with running_token_endpoint(tmp_path_factory.mktemp("gcs-account")) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")
