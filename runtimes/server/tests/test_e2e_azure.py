@@ -15,6 +15,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from multistore.testing.azurite import ACCOUNT_NAME
+from multistore.testing.runtimes import FIVE_MIB_PARTS
 
 from .backend_azure import AZURE_CONTAINERS, AzureUnderTest
 
@@ -37,6 +38,7 @@ def assert_names_no_store(exc: ClientError) -> None:
         assert name not in text, (name, text)
 
 
+@pytest.mark.server_only(reason=FIVE_MIB_PARTS)
 def test_64_mib_multipart_object_is_exact_and_served_part_by_part(
     full_client: Any, azure_backend_under_test: AzureUnderTest, unique: str, tmp_path: Path
 ) -> None:

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from multistore.testing.aws_cli import run_aws_cli
 from multistore.testing.gateway import GatewayProcess, running_gateway
+from multistore.testing.runtimes import FIVE_MIB_PARTS
 from multistore.testing.signing import send, sign
 
 from .backend_gcs import GCS_BUCKETS, GcsUnderTest
@@ -30,6 +31,7 @@ from .conftest import ALL_ACTIONS, FULL
 MiB = 1 << 20
 
 
+@pytest.mark.server_only(reason=FIVE_MIB_PARTS)
 def test_a_64_mib_multipart_object_is_byte_exact(
     full_client: Any, gcs_backend_under_test: GcsUnderTest, unique: str, tmp_path: Path
 ) -> None:
