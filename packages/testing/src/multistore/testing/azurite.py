@@ -8,12 +8,11 @@ they are missing. Only the blob service is started, on a free port.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,6 +26,7 @@ from multistore.azure.auth import SharedKey
 from multistore.azure.listing import blob_name, parse_blobs
 from multistore.testing.debian import ensure_debian_tool
 from multistore.testing.ports import free_port
+from multistore.testing.processes import terminate, wait_until_ready
 
 AZURITE_VERSION = "3.35.0"  # the release the suite was written against
 # Azurite's well-known development account (public constants, documented by Microsoft).
@@ -101,30 +101,17 @@ class Azurite:
         log = (self.workdir / f"azurite-{self.port}.log").open("ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"azurite exited with {self.process.returncode}")
-            try:
-                # Any HTTP answer (an authentication error here) means the service is up.
-                urllib.request.urlopen(f"{self.endpoint}?comp=list", timeout=1).close()
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"azurite on port {self.port} did not answer in {timeout}s")
+        wait_until_ready(self.process, f"azurite on port {self.port}", self._answers, timeout)
+
+    def _answers(self) -> bool:
+        # Any HTTP answer (an authentication error here) means the service is up.
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{self.endpoint}?comp=list", timeout=1).close()
+        return True
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        terminate(process)
 
 
 @cache

@@ -11,12 +11,9 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from multistore.testing.ports import free_port
+from multistore.testing.processes import terminate, wait_until_ready
 
 EXECUTABLE = "gcp-storage-emulator"
 
@@ -70,28 +68,16 @@ class GcsEmulator:
             stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
         )  # fmt: skip
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{EXECUTABLE} exited with {self.process.returncode}")
-            try:
-                status, _ = self.request("GET", "/")
-                if status == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError(f"{EXECUTABLE} on port {self.port} did not answer in {timeout}s")
+        wait_until_ready(
+            self.process,
+            f"{EXECUTABLE} on port {self.port}",
+            lambda: self.request("GET", "/")[0] == 200,
+            timeout,
+        )
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        terminate(process)
 
     # --- direct access (bypassing the gateway) ---------------------------------------------
 
