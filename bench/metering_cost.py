@@ -1,14 +1,18 @@
 """What ``[metering]`` costs on small anonymous GETs: no metering vs the memory and Redis stores.
 
-Three gateways (one worker each) over the same 1 KiB file, measured with wrk in turn,
-interleaved over ``--reps`` rounds; medians of requests per second, and of the CPU time the
-gateway's process tree spent per request (read from ``/proc``, so the other engineers' load
-on the shared cores does not count). Metering runs with a
-request-rate limit and a byte quota that are never reached, and a JSON-lines sink, so every
-request pays the full check and record (one variant without a sink shows what the sink
-costs). Redis is a real ``redis-server`` on 127.0.0.1.
+Six gateways (one worker each) over the same 1 KiB file, measured with wrk in turn,
+interleaved over ``--reps`` rounds in a rotating order; medians of requests per second and of
+the CPU time the gateway's process tree spent per request (read from ``/proc``, so the other
+engineers' load on the shared cores does not count), and the median over rounds of each
+variant's CPU per request against that round's "off" (the paired ratio, which a slow drift
+of the machine does not move). Two gateways run without metering: their difference is the
+noise floor of the run. Metering runs with a request-rate limit and a byte quota that are
+never reached, so every request pays the full check and record; each store runs with a
+JSON-lines sink and without one (``sink = "none"``), which separates what the store costs
+from what writing usage events costs. Redis is a real ``redis-server`` on 127.0.0.1.
 
     uv run python bench/metering_cost.py [--reps 3] [--seconds 5] [--connections 32]
+                                         [--variants memory,redis-nosink]
 """
 
 from __future__ import annotations
@@ -66,6 +70,11 @@ def main() -> None:
         "the gateways, as the server's own GC tuning (server/heap.py) does once it lands "
         "(default: Python's 700)",
     )
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="comma-separated subset of the variants to run (default: all); 'off' always runs",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
@@ -80,10 +89,20 @@ def main() -> None:
         jsonl = {"sink": "jsonl", "sink_path": str(work / "usage.jsonl")}
         variants = {
             "off": None,
-            "memory, no sink": {"store": "memory", "sink": "none", **limits},
+            # The same configuration twice: how far two identical gateways differ here is
+            # the noise floor any other variant's ratio must be read against.
+            "off-again": None,
+            "memory-nosink": {"store": "memory", "sink": "none", **limits},
             "memory": {"store": "memory", **jsonl, **limits},
+            "redis-nosink": {"store": "redis", "redis_url": redis.url, "sink": "none", **limits},
             "redis": {"store": "redis", "redis_url": redis.url, **jsonl, **limits},
         }
+        if args.variants:
+            wanted = {"off", *(name.strip() for name in args.variants.split(","))}
+            unknown = wanted - set(variants)
+            if unknown:
+                parser.error(f"unknown variants {sorted(unknown)}; known: {list(variants)}")
+            variants = {name: value for name, value in variants.items() if name in wanted}
         env = {}
         if args.young_gc:
             patch = work / "young-gc"
@@ -105,8 +124,12 @@ def main() -> None:
         rates: dict[str, list[float]] = {name: [] for name in variants}
         cpu: dict[str, list[float]] = {name: [] for name in variants}
         redis_cpu: dict[str, list[float]] = {name: [] for name in variants}
-        for _ in range(args.reps):
-            for name, gateway in gateways.items():
+        names = list(gateways)
+        for round_number in range(args.reps):
+            # Rotated: no variant always runs first, or right after a busy neighbour.
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                gateway = gateways[name]
                 tree = descendants(gateway.pid)
                 before, redis_before = cpu_seconds(tree), cpu_seconds([redis_pid])
                 rate, done = _wrk(gateway.url + "/public/1k.bin", args.seconds, args.connections)
@@ -122,8 +145,14 @@ def main() -> None:
         for name, values in rates.items():
             median = statistics.median(values)
             per_request = statistics.median(cpu[name])
+            # Each round's CPU per request against the same round's "off": slow drifts of
+            # the shared machine cancel out of the ratio.
+            paired = statistics.median(
+                off / mine for off, mine in zip(cpu["off"], cpu[name], strict=True)
+            )
             print(
                 f"{name:>15}: {median:8.0f} req/s ({median / base:.3f} of off); "
+                f"paired CPU ratio {paired:.3f} (off CPU / this CPU, median of rounds); "
                 f"gateway CPU {per_request:5.1f} us/req (+{per_request - base_cpu:4.1f}; "
                 f"least {min(cpu[name]):5.1f}), "
                 f"redis-server {statistics.median(redis_cpu[name]):4.1f} us/req; "
