@@ -248,6 +248,26 @@ def check_targets(
     return checks
 
 
+def floors_markdown(medians: dict[str, dict[str, dict[str, float]]]) -> str:
+    """``--floors``: the 1 KiB rows of every target, floors included, side by side."""
+    lines = [
+        "| 1 KiB GET | target | req/s | CPU µs/req | req/s / naive | req/s / nginx |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for scenario in ("get_1k_c16", "get_1k_c64"):
+        figures = medians.get(scenario, {})
+        naive = figures.get("naive", {}).get("req_per_s")
+        nginx = figures.get("nginx-proxy", {}).get("req_per_s")
+        for target, values in figures.items():
+            rate = values.get("req_per_s")
+            lines.append(
+                f"| {scenario} | {target} | {_fmt(rate, '{:,.0f}')} | "
+                f"{_fmt(values.get('cpu_us_per_req'), '{:.0f}')} | "
+                f"{_ratio(rate, naive)} | {_ratio(rate, nginx)} |"
+            )
+    return "\n".join(lines)
+
+
 def targets_markdown(checks: Sequence[TargetCheck]) -> str:
     lines = ["| target | measured | goal | met |", "|---|---:|---:|:---:|"]
     for check in checks:

@@ -35,12 +35,13 @@ from report import (
     ab_markdown,
     all_medians,
     check_targets,
+    floors_markdown,
     machine_info,
     markdown_table,
     mib,
     targets_markdown,
 )
-from scenarios import SCENARIOS, Scenario, ab_pairs, preflight, prepare_call, service_of
+from scenarios import FLOORS, SCENARIOS, Scenario, ab_pairs, preflight, prepare_call, service_of
 from stack import BENCH_DIR, MIB, Stack, ensure_tools, export_revision
 
 RESULTS_DIR = BENCH_DIR / "results"
@@ -86,6 +87,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--nginx-tuned",
         action="store_true",
         help="give nginx proxy_pass 256 KiB proxy buffers instead of its stock 4-8 KiB",
+    )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="add the 1 KiB GET floors: bare forwarding proxies on aiohttp's server and on "
+        "an asyncio.Protocol (floor_proxy.py), both with the gateway's backend client",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     parser.add_argument("--no-json", action="store_true", help="write no bench/results/*.json")
@@ -171,6 +178,11 @@ def start_services(args: argparse.Namespace, stack: Stack) -> dict[str, Service]
     if not args.ab:  # an A/B run compares the gateway with itself only
         services["nginx-proxy"] = stack.start_nginx_proxy(tuned=args.nginx_tuned)
         services["naive"] = stack.start_naive()
+    if args.floors:
+        for target in FLOORS:
+            services[target] = stack.start_floor(
+                target.removeprefix("floor-"), workers=args.workers
+            )
     services["gateway"] = stack.start_gateway(
         workers=args.workers,
         log_level=args.log_level,
@@ -199,6 +211,8 @@ def run_benchmark(args: argparse.Namespace, stack: Stack, workdir: Path) -> dict
         (s, tuple(t for pair in ab_pairs(s.targets) for t in pair) if args.ab else s.targets)
         for s in scenarios
     ]
+    if args.floors:
+        plan = [(s, targets + FLOORS if s.size < MIB else targets) for s, targets in plan]
 
     services = start_services(args, stack)
     samplers = {name: MemorySampler(service.pid).start() for name, service in services.items()}
@@ -286,6 +300,7 @@ def run_benchmark(args: argparse.Namespace, stack: Stack, workdir: Path) -> dict
         "table_markdown": markdown_table(medians, pss),
         "targets_markdown": targets_markdown(checks),
         "ab_markdown": ab_markdown(runs, args.ab) if args.ab else "",
+        "floors_markdown": floors_markdown(medians) if args.floors else "",
         "failed_requests": sum(run.errors for run in runs),
     }
 
@@ -336,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(report["table_markdown"], end="\n\n")
         print(report["targets_markdown"])
+        if report["floors_markdown"]:
+            print("\n" + str(report["floors_markdown"]))
     if not args.no_json:
         RESULTS_DIR.mkdir(exist_ok=True)
         suffix = "-quick" if args.quick else ""

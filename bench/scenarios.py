@@ -20,7 +20,12 @@ _SERVICES = {
     "gateway-sigv4": "gateway",
     "gateway-file": "gateway",
     "gateway-s3": "gateway",
+    "floor-aiohttp": "floor-aiohttp",
+    "floor-protocol": "floor-protocol",
 }
+
+FLOORS = ("floor-aiohttp", "floor-protocol")
+"""``run.py --floors``: bare forwarding proxies on two server layers (``floor_proxy.py``)."""
 
 
 def service_of(target: str) -> str:
@@ -41,6 +46,8 @@ TARGET_LABELS = {
     "gateway-sigv4": "gateway (SigV4)",
     "gateway-file": "gateway → file backend (SigV4)",
     "gateway-s3": "gateway → s3 backend → nginx PUT (SigV4)",
+    "floor-aiohttp": "floor: aiohttp low-level server + backend client",
+    "floor-protocol": "floor: asyncio.Protocol + httptools + backend client",
 }
 
 
@@ -117,7 +124,7 @@ def prepare_call(stack: Stack, scenario: Scenario, target: str, script_dir: Path
     target = target.removeprefix(AB_PREFIX)
     headers: dict[str, str] = {}
     put = scenario.method == "PUT"
-    if target in ("nginx-proxy", "naive"):
+    if target in ("nginx-proxy", "naive", *FLOORS):
         path = f"/uploads/{target}.bin" if put else f"/objects/{scenario.object_name}"
     elif target in ("gateway", "gateway-sigv4"):
         path = f"/{BUCKET_READ}/{scenario.object_name}"

@@ -220,6 +220,26 @@ class Stack:
         wait_listening(port)
         return service
 
+    def start_floor(self, layer: str, *, workers: int = 2) -> Service:
+        """``floor_proxy.py --layer LAYER`` to ``static``: see that script."""
+        name = f"floor-{layer}"
+        port = self.ports[name] = free_port()
+        argv = [
+            sys.executable,
+            str(BENCH_DIR / "floor_proxy.py"),
+            "--layer",
+            layer,
+            "--workers",
+            str(workers),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--upstream",
+            self.url("static"),
+        ]
+        service = self.group.start(name, argv)
+        wait_listening(port, sockets=workers)
+        return service
+
     def start_gateway(
         self,
         *,
