@@ -206,7 +206,6 @@ def create_server(
     web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
     limits = limits or ConnectionLimits()
     body_timeout = limits.body_timeout or None
-    closing = (lambda: in_flight.draining) if in_flight is not None else None
     trusted = worker.trusted_proxies
 
     # A partial, not a wrapping coroutine: one coroutine frame less per request.
@@ -214,12 +213,12 @@ def create_server(
         handle,
         gateway=gateway,
         body_timeout=body_timeout,
-        closing=closing,
+        in_flight=in_flight,
         trusted_proxies=trusted,
     )
 
     return GatewayServer(
-        in_flight.wrap(handler) if in_flight is not None else handler,
+        handler,
         limits=limits,
         handler_cancellation=True,
         access_log=None,  # the gateway writes its own structured access line

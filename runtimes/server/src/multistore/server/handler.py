@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 
 from aiohttp import web
 
@@ -29,6 +28,7 @@ from multistore.core.http import (
 from multistore.core.middleware import CompletedRequest
 from multistore.server.access_log import AccessLog, AccessRecord, bucket_name, operation_name
 from multistore.server.client_ip import TrustedProxies
+from multistore.server.drain import InFlight
 from multistore.server.metrics import RECORDER
 
 logger = logging.getLogger("multistore.server")
@@ -139,16 +139,19 @@ async def handle(
     gateway: ProxyGateway,
     *,
     body_timeout: float | None = None,
-    closing: Callable[[], bool] | None = None,
+    in_flight: InFlight | None = None,
     trusted_proxies: TrustedProxies | None = None,
 ) -> web.StreamResponse:
-    """Serve one request; ``closing`` says the server drains (answer with Connection: close)."""
+    """Serve one request; ``in_flight`` counts it for a drain, and says when the server
+    drains (answers then carry ``Connection: close``)."""
     started = time.perf_counter()
     info = request_info(request, trusted_proxies)
     client_body = ClientBody(request, idle_timeout=body_timeout)
     outcome = Outcome()
     handled = Handled()
     RECORDER.in_flight += 1
+    if in_flight is not None:
+        in_flight.enter()
     try:
         body: RequestBody = client_body
         if _is_form_post(request):
@@ -167,11 +170,13 @@ async def handle(
         # be known before its headers go: a drain, or unread body bytes (a refused upload),
         # which would otherwise be parsed as the next request. Clients must see
         # ``Connection: close`` or they reuse a connection the gateway is about to close.
-        close = not client_body.exhausted or (closing is not None and closing())
+        close = not client_body.exhausted or (in_flight is not None and in_flight.draining)
         response = await _write(request, handled, outcome, close=close)
         if isinstance(handled.error, RequestTimeout):
             # A stalled client gets no lingering read of the rest of its body either.
             _drop_connection(request)
+        elif in_flight is not None and in_flight.draining:
+            response.force_close()  # the drain began while this answer was being sent
         return response
     except ClientDisconnected:
         # Nobody is left to answer; the connection goes with the request.
@@ -190,15 +195,19 @@ async def handle(
             client_body.bytes_read, outcome.bytes_out, duration,
         )  # fmt: skip
         logged, metered = access_log.enabled, gateway.has_middlewares
-        if logged or metered:
-            record = AccessRecord.of(
-                info, handled, outcome.status, outcome.error, client_body.bytes_read,
-                outcome.bytes_out, duration,
-            )  # fmt: skip
-            if logged:
-                access_log.write(record)
-            if metered:
-                await _complete(gateway, info, handled, record)
+        try:
+            if logged or metered:
+                record = AccessRecord.of(
+                    info, handled, outcome.status, outcome.error, client_body.bytes_read,
+                    outcome.bytes_out, duration,
+                )  # fmt: skip
+                if logged:
+                    access_log.write(record)
+                if metered:
+                    await _complete(gateway, info, handled, record)
+        finally:
+            if in_flight is not None:
+                in_flight.leave()  # after the middlewares heard of it: a drain waits for them
 
 
 async def _read_form(client_body: ClientBody) -> bytes:
@@ -262,10 +271,12 @@ async def _write(
             return stream
         request.task.get_loop().call_soon(_flush_head, request)
         outcome.headers_sent = True
-        complete = True
+        complete, finished = True, False
         if not head and result.status not in _NO_BODY_STATUSES:
-            complete = await _stream_body(request, handled.request_id, result, stream, outcome)
-        if complete:
+            complete, finished = await _stream_body(
+                request, handled.request_id, result, stream, outcome
+            )
+        if complete and not finished:
             try:
                 await stream.write_eof()
             except ConnectionError:
@@ -291,14 +302,21 @@ async def _stream_body(
     result: StreamingResponse,
     stream: web.StreamResponse,
     outcome: Outcome,
-) -> bool:
-    """Copy the body to the client; ``False`` if either side broke off."""
+) -> tuple[bool, bool]:
+    """Copy the body to the client: (``False`` if either side broke off, whether the
+    response is finished already).
+
+    The chunk that completes the declared length goes out with ``write_eof``: a small
+    object's head, body and end leave in one call instead of three.
+    """
     chunks = aiter(result.body)
+    declared = result.content_length
+    finished = False
     while True:
         try:
             chunk = await anext(chunks)
         except StopAsyncIteration:
-            return True
+            return True, finished
         except (TransportError, OSError) as exc:
             # Headers are out: the only honest signal left is a broken connection. Closing
             # (not finishing) the response makes the client see a short body.
@@ -311,7 +329,7 @@ async def _stream_body(
             outcome.error = BACKEND_DISCONNECTED
             _flush_head(request)  # still waiting for body bytes that will never come
             _drop_connection(request)
-            return False
+            return False, finished
         except Exception:
             logger.exception(
                 "request %s: response stream failed after %d bytes",
@@ -321,12 +339,17 @@ async def _stream_body(
             outcome.error = "InternalError"
             _flush_head(request)
             _drop_connection(request)
-            return False
+            return False, finished
         try:
-            await stream.write(chunk)
+            if declared is not None and outcome.bytes_out + len(chunk) == declared:
+                # The iterator is still drained (it hands the connection back to the pool).
+                await stream.write_eof(chunk)
+                finished = True
+            else:
+                await stream.write(chunk)
         except ConnectionError:
             outcome.client_gone()
-            return False
+            return False, finished
         outcome.bytes_out += len(chunk)
 
 
