@@ -36,18 +36,20 @@ class UsageEvent(NamedTuple):
     @classmethod
     def of(cls, completed: CompletedRequest) -> UsageEvent:
         identity = completed.identity
+        operation = completed.operation
+        # Positional: a named tuple built from keywords takes twice as long.
         return cls(
-            request_id=completed.request_id,
-            principal=None if identity is None or identity.is_anonymous else identity.principal,
-            operation=completed.operation.op.value if completed.operation is not None else None,
-            bucket=completed.bucket,
-            status=completed.status,
-            bytes_in=completed.bytes_in,
-            bytes_out=completed.bytes_out,
-            source_ip=completed.source_ip,
-            duration=completed.duration,
-            error_code=completed.error_code,
-            time=time.time(),
+            completed.request_id,
+            None if identity is None or identity.is_anonymous else identity.principal,
+            None if operation is None else operation.op.value,
+            completed.bucket,
+            completed.status,
+            completed.bytes_in,
+            completed.bytes_out,
+            completed.source_ip,
+            completed.duration,
+            completed.error_code,
+            time.time(),
         )
 
     def as_json(self) -> dict[str, Any]:
