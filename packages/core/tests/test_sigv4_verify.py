@@ -385,6 +385,31 @@ def test_malformed_authorization_header_is_400(authorization: str) -> None:
 @pytest.mark.parametrize(
     "authorization",
     [
+        # How SDKs write it (the regular-expression fast path) ...
+        f"AWS4-HMAC-SHA256 Credential={GOOD_CREDENTIAL}, SignedHeaders=host;x-amz-date, "
+        "Signature=" + "ab" * 32,
+        f"AWS4-HMAC-SHA256 Credential={GOOD_CREDENTIAL},SignedHeaders=host;x-amz-date,"
+        "Signature=" + "ab" * 32,
+        # ... and spellings only the general parser takes: the same fields either way.
+        f"  AWS4-HMAC-SHA256 Credential={GOOD_CREDENTIAL} ,  SignedHeaders=host;x-amz-date, "
+        "Signature=" + "ab" * 32 + " ",
+        f"AWS4-HMAC-SHA256 Signature={'ab' * 32}, Credential={GOOD_CREDENTIAL}, "
+        "SignedHeaders=host;x-amz-date",
+    ],
+)
+def test_every_spelling_of_the_authorization_header_parses_alike(authorization: str) -> None:
+    parsed = parse_signature(_request_with_authorization(authorization))
+    assert parsed is not None
+    assert (parsed.access_key_id, parsed.scope_date, parsed.region, parsed.service) == (
+        ACCESS_KEY, "20250101", "us-east-1", "s3"
+    )  # fmt: skip
+    assert parsed.signed_headers == ("host", "x-amz-date")
+    assert parsed.signature == "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
         f"AWS {ACCESS_KEY}:frJIUN8DYpKDtOLCwo//yllqDzg=",
         "AWS4-ECDSA-P256-SHA256 Credential=x, SignedHeaders=host, Signature=00",
         "Bearer token",

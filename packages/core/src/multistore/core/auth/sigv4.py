@@ -65,9 +65,17 @@ _V4_AUTH_PARAMS = (
 )  # fmt: skip
 _V2_AUTH_PARAMS = ("AWSAccessKeyId", "Signature", "Expires", "x-amz-security-token")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+# The Authorization header as SDKs write it: one regular-expression match instead of
+# splitting and stripping each component. Any other spelling (other spacing, another
+# order, a missing part) takes the general parser, which also words the errors.
+_CANONICAL_AUTHORIZATION = re.compile(
+    ALGORITHM + r" Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)"
+)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one of each is built per signed request, and a frozen dataclass's __init__
+# sets every field through object.__setattr__ (2.3 against 0.8 µs for this one).
+@dataclass(slots=True)
 class ParsedSignature:
     """Who claims to have signed the request, and with which parameters.
 
@@ -90,7 +98,7 @@ class ParsedSignature:
     expires: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VerifiedSignature:
     """What aws-chunked signed-payload verification chains its chunk signatures from."""
 
@@ -227,6 +235,31 @@ def _query_auth_kind(request: RequestInfo) -> Literal["query", "v2-query"] | Non
 
 
 def _parse_authorization_header(value: str, request: RequestInfo) -> ParsedSignature:
+    match = _CANONICAL_AUTHORIZATION.fullmatch(value)
+    if match is not None:
+        credential, signed_headers, signature = match.groups()
+    else:
+        credential, signed_headers, signature = _authorization_fields(value)
+    access_key_id, scope_date, region, service = _parse_credential(
+        credential, AuthorizationHeaderMalformed
+    )
+    headers = request.headers
+    return ParsedSignature(
+        kind="header",
+        access_key_id=access_key_id,
+        signature=signature,
+        session_token=headers.get("x-amz-security-token"),
+        amz_date=_header_amz_date(headers),
+        scope_date=scope_date,
+        region=region,
+        service=service,
+        signed_headers=_parse_signed_headers(signed_headers, AuthorizationHeaderMalformed),
+        payload_hash=_header_payload_hash(request),
+    )
+
+
+def _authorization_fields(value: str) -> tuple[str, str, str]:
+    """Credential, SignedHeaders and Signature of any well-formed spelling of the header."""
     scheme, _, rest = value.strip().partition(" ")
     if scheme != ALGORITHM:
         if scheme == "AWS":
@@ -254,22 +287,7 @@ def _parse_authorization_header(value: str, request: RequestInfo) -> ParsedSigna
         raise AuthorizationHeaderMalformed(
             f"the Authorization header is missing {', '.join(missing)}"
         )
-    access_key_id, scope_date, region, service = _parse_credential(
-        credential, AuthorizationHeaderMalformed
-    )
-    headers = request.headers
-    return ParsedSignature(
-        kind="header",
-        access_key_id=access_key_id,
-        signature=signature,
-        session_token=headers.get("x-amz-security-token"),
-        amz_date=_header_amz_date(headers),
-        scope_date=scope_date,
-        region=region,
-        service=service,
-        signed_headers=_parse_signed_headers(signed_headers, AuthorizationHeaderMalformed),
-        payload_hash=_header_payload_hash(request),
-    )
+    return credential, signed_headers, signature
 
 
 def _refuse_repeated(request: RequestInfo, names: tuple[str, ...]) -> None:
