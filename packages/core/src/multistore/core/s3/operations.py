@@ -92,7 +92,9 @@ class CopySource:
     version_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Built for every request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, about three times as slow), but still hashable by value.
+@dataclass(slots=True, unsafe_hash=True)
 class S3Request:
     """The S3 operation a request asks for, with everything needed to authorize it."""
 
