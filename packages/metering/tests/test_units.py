@@ -70,9 +70,11 @@ async def test_memory_store_window_slides() -> None:
 class SlowSink:
     def __init__(self) -> None:
         self.written: list[UsageEvent] = []
+        self.entered = asyncio.Event()
         self.release = asyncio.Event()
 
     async def write(self, batch: Sequence[UsageEvent]) -> None:
+        self.entered.set()
         await self.release.wait()
         self.written.extend(batch)
 
@@ -88,7 +90,8 @@ async def test_a_full_queue_drops_and_counts_instead_of_waiting() -> None:
     sink = SlowSink()
     recorder = BatchingRecorder(sink, queue_size=3, batch_size=2)
     recorder.record(_event(0))
-    await asyncio.sleep(0)  # the writer takes event 0 and blocks in the sink
+    # After its linger the writer takes event 0 and blocks in the sink: the queue is empty.
+    await asyncio.wait_for(sink.entered.wait(), 5)
     for n in range(1, 6):
         recorder.record(_event(n))  # never waits
     assert recorder.dropped == 2

@@ -27,7 +27,13 @@ from multistore.core.errors import (
 )
 from multistore.core.http import GatewayResponse, RequestBody, RequestInfo, Response
 from multistore.core.mapping import RequestMapper
-from multistore.core.middleware import CompletedRequest, DispatchContext, Middleware, build_chain
+from multistore.core.middleware import (
+    CompletedRequest,
+    DispatchContext,
+    FlushableMiddleware,
+    Middleware,
+    build_chain,
+)
 from multistore.core.registry import BucketRegistry, CredentialRegistry, TemporaryCredentialResolver
 from multistore.core.router import Router
 from multistore.core.s3.handlers import S3Dispatcher
@@ -87,6 +93,7 @@ class ProxyGateway:
         self.router = router or Router()
         self.options = options
         self._middlewares = tuple(middlewares)
+        self._flushable = tuple(m for m in self._middlewares if isinstance(m, FlushableMiddleware))
         self._identities = IdentityResolver(
             credentials, temporary_credentials=temporary_credentials
         )
@@ -302,6 +309,19 @@ class ProxyGateway:
                 await middleware.after_dispatch(completed)
             except Exception:
                 logger.exception("after_dispatch of %r failed", middleware)
+
+    async def flush(self) -> None:
+        """Have every middleware write out what it holds back, now (``FlushableMiddleware``).
+
+        For runtimes that cannot count on background tasks running after a request: Lambda
+        freezes the process once the handler returns, and may retire it frozen. A
+        middleware's failure is logged; the others still flush.
+        """
+        for middleware in self._flushable:
+            try:
+                await middleware.flush()
+            except Exception:
+                logger.exception("flush of %r failed", middleware)
 
 
 def _missing_bucket(identity: Identity, name: str) -> S3Error:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from multistore.core.auth.identity import Identity
 from multistore.core.config import BucketConfig
@@ -72,6 +72,20 @@ class Middleware(Protocol):
     async def handle(self, ctx: DispatchContext, next: Next) -> GatewayResponse: ...
 
     async def after_dispatch(self, completed: CompletedRequest) -> None: ...
+
+
+@runtime_checkable
+class FlushableMiddleware(Protocol):
+    """A middleware that holds work back (queued usage events, batched reports) and can
+    write it out on request, through ``ProxyGateway.flush``.
+
+    Its background tasks do that work on their own in a process that keeps running. A
+    runtime whose process is frozen between requests (Lambda) asks for it after each one.
+    """
+
+    async def flush(self) -> None:
+        """Write out what is queued now; return once it is written."""
+        ...
 
 
 class BaseMiddleware:

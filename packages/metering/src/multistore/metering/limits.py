@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -147,6 +148,11 @@ class LimitsChecker:
             len(rates),
             len(self.config.quotas),
         )
+
+    async def flush(self) -> None:
+        # Redis away: the next check finds the outage and logs it, once, as for any report.
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.flush()
 
     async def close(self) -> None:
         await self.store.close()

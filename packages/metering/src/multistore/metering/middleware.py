@@ -42,12 +42,20 @@ class QuotaChecker(Protocol):
         """Charge what the request really moved against the byte quotas."""
         ...
 
+    async def flush(self) -> None:
+        """Send usage held back for a shared store now; return once it is there."""
+        ...
+
     async def close(self) -> None: ...
 
 
 class UsageRecorder(Protocol):
     def record(self, event: UsageEvent) -> None:
         """Take the event without waiting (it is written later, in batches)."""
+        ...
+
+    async def flush(self) -> None:
+        """Write the events taken so far now; return once they are written."""
         ...
 
     async def close(self) -> None: ...
@@ -60,12 +68,18 @@ class NoopQuotaChecker:
     async def record(self, completed: CompletedRequest) -> None:
         return None
 
+    async def flush(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
 
 class NoopRecorder:
     def record(self, event: UsageEvent) -> None:
+        return None
+
+    async def flush(self) -> None:
         return None
 
     async def close(self) -> None:
@@ -91,6 +105,12 @@ class MeteringMiddleware:
         if self._records_events:
             self.usage_recorder.record(UsageEvent.of(completed))
         await self.quota_checker.record(completed)
+
+    async def flush(self) -> None:
+        # multistore.core.middleware.FlushableMiddleware: the Lambda handler calls it after
+        # each invocation, since the background writers may never run again.
+        await self.usage_recorder.flush()
+        await self.quota_checker.flush()
 
     async def close(self) -> None:
         await self.usage_recorder.close()

@@ -390,9 +390,34 @@ class RedisStore:
         await asyncio.sleep(self._flush_interval)
         self._flusher = None  # what is used from now on is reported by the next flush
         with contextlib.suppress(StoreUnavailable):  # the next check says Redis is away
-            await self.flush()
+            await self._report()
 
     async def flush(self) -> None:
+        """Report now what this worker consumed, and return once Redis counts all of it.
+
+        For a process that may not run its background tasks again (Lambda freezes it after
+        each invocation). The units a call on its way (a report, a top-up) took with it
+        are counted when it lands, so this waits for those calls, and for those of a lease
+        (its remaining units are reported after that call); the rest goes in one report.
+        """
+        if not (self._dirty or self._waiting or self._background):
+            return  # nothing to report, nothing on its way: no round trip
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()  # still in its sleep (it clears the field when it wakes)
+        while True:
+            if self._waiting:
+                self._send_waiting()  # queued this turn of the loop: sent now
+            on_the_way: set[asyncio.Future[Any]] = set(self._background)
+            on_the_way.update(lease.busy for lease in self._dirty if lease.busy is not None)
+            if on_the_way:
+                await asyncio.wait(on_the_way)
+            elif self._dirty:
+                await self._report()
+            else:
+                return
+
+    async def _report(self) -> None:
         """Report what this worker consumed since the last report (one round trip), and
         release the leases it has stopped using."""
         now = time.monotonic()
@@ -445,7 +470,8 @@ class RedisStore:
 
     def _send_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
-        self._in_background(self._pipeline(waiting))
+        if waiting:  # empty when flush() sent them before this turn came
+            self._in_background(self._pipeline(waiting))
 
     async def _pipeline(
         self, waiting: list[tuple[list[str], list[int | str], asyncio.Future[list[int]]]]
@@ -525,7 +551,7 @@ class RedisStore:
                 lease.expires = -1.0  # lapsed now: the report below hands it back
         self._sweep_at = 0.0
         with contextlib.suppress(StoreUnavailable):
-            await self.flush()
+            await self._report()
         await self.client.aclose()
 
     def __repr__(self) -> str:

@@ -8,7 +8,6 @@ counted (``dropped``), so a slow disk or a Redis outage never slows requests dow
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections import deque
@@ -80,7 +79,9 @@ class BatchingRecorder:
     """A ``UsageRecorder`` that hands events to ``sink`` in batches, off the request path.
 
     ``queue_size`` bounds the events waiting to be written (those the writer has taken do
-    not count); what does not fit is dropped and counted in ``dropped``.
+    not count); what does not fit is dropped and counted in ``dropped``. A background task
+    writes a batch once it is full or has lingered ``LINGER`` seconds; :meth:`flush` writes
+    what is queued at once, for a process that may not run its background tasks again.
     """
 
     CLOSE_TIMEOUT = 5.0
@@ -98,8 +99,9 @@ class BatchingRecorder:
         self._queue: deque[UsageEvent] = deque()
         self._wake: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._idle = asyncio.Event()
-        """Set while the writer waits for events with nothing queued or being written."""
+        self._writing = asyncio.Lock()
+        """Held while events are taken from the queue and written. The background writer and
+        ``flush`` take turns, so each event is written once and batches keep queue order."""
         self._failing = False
 
     def record(self, event: UsageEvent) -> None:
@@ -120,20 +122,37 @@ class BatchingRecorder:
         while True:
             if not queue:
                 self._wake = asyncio.get_running_loop().create_future()
-                self._idle.set()
                 await self._wake
-                self._idle.clear()
-            batch = [queue.popleft()]
-            if len(queue) < self.batch_size - 1:
-                # Let a batch gather: one write per interval, not one per request.
+            if len(queue) < self.batch_size:
+                # Let a batch gather: one write per interval, not one per request. The
+                # events stay queued meanwhile, where ``flush`` finds them.
                 await asyncio.sleep(self.LINGER)
-            while len(batch) < self.batch_size and queue:
-                batch.append(queue.popleft())
-            await self._write(batch)
+            await self._write_queued(self.batch_size)
+
+    async def flush(self) -> None:
+        """Write what is queued now, without the linger; return once it is written.
+
+        A batch the background writer is writing is waited for, not written again.
+        """
+        if not self._queue and not self._writing.locked():
+            return  # nothing queued, nothing on its way: no write, not even a task switch
+        await self._write_queued(len(self._queue))
+
+    async def _write_queued(self, count: int) -> None:
+        """Take up to ``count`` events off the queue and write them, a batch at a time."""
+        async with self._writing:
+            queue = self._queue
+            while count > 0 and queue:
+                batch = [queue.popleft() for _ in range(min(count, self.batch_size, len(queue)))]
+                count -= len(batch)
+                await self._write(batch)
 
     async def _write(self, batch: list[UsageEvent]) -> None:
         try:
             await self.sink.write(batch)
+        except asyncio.CancelledError:
+            self.dropped += len(batch)  # a hung sink given up on at close
+            raise
         except Exception as exc:
             self.dropped += len(batch)
             if not self._failing:
@@ -147,19 +166,24 @@ class BatchingRecorder:
                            self.dropped)  # fmt: skip
 
     async def close(self) -> None:
-        if self._task is not None:
+        try:
             # What is queued is written before the process goes, unless the sink hangs.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), self.CLOSE_TIMEOUT)
+            await asyncio.wait_for(self._flush_all(), self.CLOSE_TIMEOUT)
+        except TimeoutError:
+            logger.warning("usage sink %s did not finish writing in %.0f s", self.sink,
+                           self.CLOSE_TIMEOUT)  # fmt: skip
+        if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        rest = list(self._queue)
+        self.dropped += len(self._queue)
         self._queue.clear()
-        if rest:
-            await self._write(rest)
         if self.dropped:
             logger.warning("usage events dropped in this process: %d", self.dropped)
         await self.sink.close()
+
+    async def _flush_all(self) -> None:
+        while self._queue or self._writing.locked():
+            await self.flush()
 
     def counter_families(self) -> dict[str, tuple[str, tuple[str, ...]]]:
         return {

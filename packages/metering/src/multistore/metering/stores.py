@@ -26,6 +26,10 @@ class QuotaStore(Protocol):
         """Add ``amount`` bytes to each byte quota among ``checks``; never waits."""
         ...
 
+    async def flush(self) -> None:
+        """Send what the store holds back for a shared store now (usage not yet reported)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -114,6 +118,9 @@ class MemoryStore:
         for key, window in list(self._windows.items()):
             if not window.used(now):
                 del self._windows[key]
+
+    async def flush(self) -> None:
+        return None  # every count is in place the moment it is made
 
     async def close(self) -> None:
         return None

@@ -149,6 +149,10 @@ async def serve(
                 error_code=line.error,
             )
         )
+        # Lambda freezes the environment once the handler returns and may retire it
+        # frozen: what middlewares queued for their background tasks (usage events, quota
+        # reports) is written now, while the environment is sure to run.
+        await gateway.flush()
     return answer
 
 
