@@ -145,6 +145,39 @@ async def test_racing_flushes_and_the_writer_write_each_event_once_in_order(seed
     assert (recorder.written, recorder.dropped) == (600, 0)
 
 
+def _counted(client: Redis, rate: Check, quota: Check) -> tuple[int, int]:
+    """Requests and bytes Redis has in the windows of ``rate`` and ``quota``."""
+    return (
+        sum(int(v) for v in client.hvals(rate.key)),
+        sum(int(v) for v in client.hvals(quota.key)),
+    )
+
+
+async def test_redis_store_flush_waits_for_the_report_its_reporter_sent(
+    redis_server: RedisServer,
+) -> None:
+    store = RedisStore(redis_server.url, flush_interval=0.01)
+    rate = Check("w:rate", limit=1_000_000, window_ms=60_000, counts_request=True)
+    quota = Check("w:bytes", limit=10**12, window_ms=60_000)
+    client = Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        for n in range(1, 21):
+            assert await store.check([rate, quota]) is None
+            store.charge([rate, quota], 100)
+            reports = store.reports
+            for _ in range(1_000_000):  # until the reporter has taken the units and sent them
+                if store.reports != reports:
+                    break
+                await asyncio.sleep(0)  # not longer: the report must still be on its way
+            assert store.reports == reports + 1
+            # Nothing is left to take: flush must wait for that report to land.
+            await store.flush()
+            assert _counted(client, rate, quota) == (n, 100 * n)
+    finally:
+        await store.close()
+        client.close()
+
+
 @pytest.mark.parametrize("seed", [7, 8])
 async def test_redis_store_flush_reports_everything_once_while_its_reporter_runs(
     redis_server: RedisServer, seed: int
@@ -157,10 +190,7 @@ async def test_redis_store_flush_reports_everything_once_while_its_reporter_runs
     client = Redis.from_url(redis_server.url, decode_responses=True)
 
     def counted() -> tuple[int, int]:
-        return (
-            sum(int(v) for v in client.hvals("f:rate")),
-            sum(int(v) for v in client.hvals("f:bytes")),
-        )
+        return _counted(client, rate, quota)
 
     flushes: list[asyncio.Task[None]] = []
     try:
