@@ -7,7 +7,7 @@ once without metering and once per metering variant (as in ``metering_cost.py``:
 limit and a byte quota that are never reached; the memory store without and with a
 JSON-lines sink; the Redis store, with a real ``redis-server`` on 127.0.0.1, and the sink).
 Each request is ``ProxyGateway.handle``, reading the body, and the server's completion path
-(``AccessRecord`` and ``CompletedRequest`` to ``ProxyGateway.complete``) when a middleware
+(``AccessRecord`` and its ``CompletedRequest`` to ``ProxyGateway.complete``) when a middleware
 listens. The process's CPU time (every thread: the sink's writes included) is taken per
 round; rounds are interleaved across variants and the least is reported, so the figures
 price a change of a microsecond that the end-to-end benchmark cannot see on a shared machine.
@@ -25,11 +25,10 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from multistore.core.access import AccessRecord
 from multistore.core.gateway import GatewayOptions, ProxyGateway
 from multistore.core.http import EmptyBody, RequestInfo, StreamingResponse
-from multistore.core.middleware import CompletedRequest
 from multistore.core.router import Router
-from multistore.server.access_log import AccessRecord
 from multistore.static_config import ReloadableProvider, parse_config
 from multistore.static_config.assembly import assemble_gateway
 from multistore.testing.redis_server import running_redis
@@ -76,14 +75,7 @@ async def serve_one(gateway: ProxyGateway, headers: CIMultiDictProxy[str]) -> No
         await response.close()
     if gateway.has_middlewares:  # what the server's handler does once the body is out
         record = AccessRecord.of(info, handled, 200, None, 0, sent, time.perf_counter() - started)
-        await gateway.complete(
-            CompletedRequest(
-                request_id=handled.request_id, identity=handled.identity,
-                operation=handled.operation, bucket=record.bucket, status=record.status,
-                bytes_in=record.bytes_in, bytes_out=record.bytes_out,
-                source_ip=info.source_ip, duration=record.duration, error_code=record.error,
-            )
-        )  # fmt: skip
+        await gateway.complete(record.completed(handled))
 
 
 async def run(work: Path, redis_url: str, n: int) -> None:

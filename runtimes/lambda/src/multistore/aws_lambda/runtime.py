@@ -18,12 +18,11 @@ from typing import Any
 from multidict import CIMultiDict
 
 from multistore.aws_lambda import events, limits
-from multistore.aws_lambda.access import AccessLine, AccessLog, bucket_name, operation_name
 from multistore.aws_lambda.events import LambdaRequest, Shape
+from multistore.core.access import AccessLineWriter, AccessRecord
 from multistore.core.errors import S3Error
 from multistore.core.gateway import Handled, ProxyGateway
 from multistore.core.http import BytesBody, RequestInfo, Response, StreamingResponse
-from multistore.core.middleware import CompletedRequest
 from multistore.core.router import Router
 from multistore.http_client import HttpClient
 
@@ -46,7 +45,7 @@ class Container:
         self.loop = asyncio.new_event_loop()
         self._gateway: ProxyGateway | None = None
         self.client: HttpClient | None = None
-        self.access: AccessLog | None = None
+        self.access: AccessLineWriter | None = None
 
     def gateway(self) -> ProxyGateway:
         if self._gateway is None:
@@ -63,7 +62,7 @@ class Container:
         provider = ReloadableProvider(lambda: load_config(settings.config))
         config = provider.current.config
         if settings.access_log_level(config) in ("DEBUG", "INFO"):
-            self.access = AccessLog(json_lines=settings.log_format == "json")
+            self.access = AccessLineWriter(json_lines=settings.log_format == "json")
         # Created inside the loop it serves: its connections belong to that loop.
         self.client = HttpClient()
         router = Router()
@@ -104,7 +103,7 @@ async def _close_middlewares(gateway: ProxyGateway) -> None:
 
 
 async def serve(
-    gateway: ProxyGateway, request: LambdaRequest, access: AccessLog | None = None
+    gateway: ProxyGateway, request: LambdaRequest, access: AccessLineWriter | None = None
 ) -> dict[str, Any]:
     started = time.perf_counter()
     info = RequestInfo(
@@ -119,36 +118,14 @@ async def serve(
     if access is None and not gateway.has_middlewares:
         return answer
     error = own_error or handled.error
-    line = AccessLine(
-        request_id=handled.request_id or info.request_id,
-        ip=request.source_ip,
-        identity=handled.identity.display if handled.identity else None,
-        op=operation_name(handled),
-        bucket=bucket_name(handled),
-        method=request.method,
-        status=answer["statusCode"],
-        error=error.code if error else None,
-        bytes_in=len(request.body),
-        bytes_out=body_size(answer),
-        duration=time.perf_counter() - started,
-    )
+    record = AccessRecord.of(
+        info, handled, answer["statusCode"], error.code if error else None, len(request.body),
+        body_size(answer), time.perf_counter() - started,
+    )  # fmt: skip
     if access is not None:
-        access.write(line)
+        access.write(record)
     if gateway.has_middlewares:
-        await gateway.complete(
-            CompletedRequest(
-                request_id=line.request_id,
-                identity=handled.identity,
-                operation=handled.operation,
-                bucket=line.bucket,
-                status=line.status,
-                bytes_in=line.bytes_in,
-                bytes_out=line.bytes_out,
-                source_ip=request.source_ip,
-                duration=line.duration,
-                error_code=line.error,
-            )
-        )
+        await gateway.complete(record.completed(handled))
         # Lambda freezes the environment once the handler returns and may retire it
         # frozen: what middlewares queued for their background tasks (usage events, quota
         # reports) is written now, while the environment is sure to run.

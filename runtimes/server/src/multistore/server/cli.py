@@ -42,7 +42,7 @@ async def serve(
     from multistore.server.handler import access_log
     from multistore.server.health import READINESS
 
-    access_log.json = settings.log_format == "json"
+    access_log.json_lines = settings.log_format == "json"
 
     try:
         worker = await assemble(settings, announce=settings.announce)

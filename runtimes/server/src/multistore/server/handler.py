@@ -15,6 +15,7 @@ import time
 
 from aiohttp import web
 
+from multistore.core.access import AccessRecord, bucket_name, operation_name
 from multistore.core.errors import ClientDisconnected, RequestTimeout
 from multistore.core.gateway import Handled, ProxyGateway
 from multistore.core.http import (
@@ -25,8 +26,7 @@ from multistore.core.http import (
     StreamingResponse,
     TransportError,
 )
-from multistore.core.middleware import CompletedRequest
-from multistore.server.access_log import AccessLog, AccessRecord, bucket_name, operation_name
+from multistore.server.access_log import AccessLog
 from multistore.server.client_ip import TrustedProxies
 from multistore.server.drain import InFlight
 from multistore.server.metrics import RECORDER
@@ -204,7 +204,7 @@ async def handle(
                 if logged:
                     access_log.write(record)
                 if metered:
-                    await _complete(gateway, info, handled, record)
+                    await gateway.complete(record.completed(handled))
         finally:
             if in_flight is not None:
                 in_flight.leave()  # after the middlewares heard of it: a drain waits for them
@@ -351,22 +351,3 @@ async def _stream_body(
             outcome.client_gone()
             return False, finished
         outcome.bytes_out += len(chunk)
-
-
-async def _complete(
-    gateway: ProxyGateway, info: RequestInfo, handled: Handled, record: AccessRecord
-) -> None:
-    await gateway.complete(
-        CompletedRequest(
-            request_id=handled.request_id,
-            identity=handled.identity,
-            operation=handled.operation,
-            bucket=record.bucket,
-            status=record.status,
-            bytes_in=record.bytes_in,
-            bytes_out=record.bytes_out,
-            source_ip=info.source_ip,
-            duration=record.duration,
-            error_code=record.error,
-        )
-    )

@@ -2,8 +2,8 @@
 
 JSON lines carry ``time`` (UTC, ISO 8601 with milliseconds), ``level``, ``logger``, ``pid``
 and ``message``, plus ``exception`` (the formatted traceback) when there is one. The access
-log writes its own lines in the same shape (``access_log``). docs/deployment.md lists the
-fields; they are a stable interface.
+log writes its own lines in the same shape (``multistore.core.access``). docs/deployment.md
+lists the fields; they are a stable interface.
 """
 
 from __future__ import annotations
@@ -11,17 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from typing import Any
+
+from multistore.core.access import iso_time
 
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
-
-
-def iso_time(now: float) -> str:
-    """UTC with milliseconds, the form log pipelines parse without configuration."""
-    millis = int(now * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{millis:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
