@@ -37,11 +37,11 @@ from multistore.core.backends.base import (
     ProxyBackend,
     WriteResult,
 )
+from multistore.core.backends.delegation import delete_concurrently
 from multistore.core.errors import (
     BadGateway,
     NotModified,
     PreconditionFailed,
-    S3Error,
     ServiceUnavailable,
 )
 from multistore.core.http import (
@@ -217,17 +217,9 @@ class AzureCopies(_Wire):
             await stream.close()
 
     async def delete_objects(self, keys: list[str]) -> list[DeleteOutcome]:
-        limit = asyncio.Semaphore(BATCH_DELETE_CONCURRENCY)
-
-        async def delete(key: str) -> DeleteOutcome:
-            async with limit:
-                try:
-                    await self.delete_object(ObjectRequest(key=key, headers=CIMultiDict()))
-                except S3Error as error:
-                    return DeleteOutcome(key, error.code, error.public_message)
-                return DeleteOutcome(key)
-
-        return list(await asyncio.gather(*(delete(key) for key in keys)))
+        return await delete_concurrently(
+            self.delete_object, keys, concurrency=BATCH_DELETE_CONCURRENCY
+        )
 
 
 def _date(value: str) -> datetime:

@@ -9,7 +9,6 @@ enforces them at commit.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,22 +17,18 @@ from multidict import CIMultiDict
 
 from multistore.core.backends.base import (
     BackendServices,
-    CompletedPart,
     DeleteOutcome,
     ListPage,
     ListRequest,
-    ListUploadsRequest,
     ObjectRequest,
-    PartsPage,
     ProxyBackend,
-    UploadsPage,
     WriteResult,
 )
+from multistore.core.backends.delegation import DelegatedMultipart, delete_concurrently
 from multistore.core.backends.file.part_reads import part_span, requested_part_number
 from multistore.core.config import BucketConfig
 from multistore.core.errors import (
     EntityTooLarge,
-    InvalidArgument,
     MissingContentLength,
     NoSuchKey,
     S3Error,
@@ -49,7 +44,13 @@ from multistore.core.s3.conditions import (
 )
 from multistore.core.s3.ranges import content_range, parse_range
 from multistore.gcs.copies import compose_copy, rewrite_copy
-from multistore.gcs.listing import STAGING_PREFIX, build_page, list_query, starting_point
+from multistore.gcs.listing import (
+    STAGING_PREFIX,
+    build_page,
+    list_query,
+    refuse_reserved,
+    starting_point,
+)
 from multistore.gcs.metadata import (
     copyable_resource,
     generation,
@@ -71,8 +72,10 @@ MAX_SINGLE_UPLOAD = 5 << 30
 BATCH_DELETE_CONCURRENCY = 16
 
 
-class GcsBackend:
+class GcsBackend(DelegatedMultipart):
     """A GCS bucket (optionally under a key prefix) behind one virtual bucket."""
+
+    _multipart: GcsMultipart
 
     def __init__(self, config: BucketConfig, services: BackendServices) -> None:
         if services.transport is None:
@@ -98,14 +101,6 @@ class GcsBackend:
             return None
         await self.wire.raise_for_status(response, key)
         return await read_json(response)
-
-    def _refuse_reserved(self, key: str) -> None:
-        """Keys under the multipart staging prefix are the gateway's own, never a client's:
-        listing hides them, so writing one would make an object nobody can list."""
-        if key.startswith(STAGING_PREFIX):
-            raise InvalidArgument(
-                f"keys starting with {STAGING_PREFIX} are reserved by the gateway on this bucket"
-            )
 
     async def _existing(self, request: ObjectRequest) -> dict[str, Any]:
         if request.key.startswith(STAGING_PREFIX):
@@ -233,7 +228,7 @@ class GcsBackend:
             raise MissingContentLength()
         if content_length > MAX_SINGLE_UPLOAD:
             raise EntityTooLarge("Your proposed upload exceeds the maximum allowed size")
-        self._refuse_reserved(request.key)
+        refuse_reserved(request.key)
         precondition = await self.write_precondition(request.key, request.headers)
         stored = await self.upload(
             request.key,
@@ -275,17 +270,9 @@ class GcsBackend:
         return Response(204)
 
     async def delete_objects(self, keys: list[str]) -> list[DeleteOutcome]:
-        limit = asyncio.Semaphore(BATCH_DELETE_CONCURRENCY)
-
-        async def delete_one(key: str) -> DeleteOutcome:
-            async with limit:
-                try:
-                    await self.delete_object(ObjectRequest(key=key, headers=CIMultiDict()))
-                except S3Error as error:
-                    return DeleteOutcome(key, error.code, error.public_message)
-                return DeleteOutcome(key)
-
-        return list(await asyncio.gather(*(delete_one(key) for key in keys)))
+        return await delete_concurrently(
+            self.delete_object, keys, concurrency=BATCH_DELETE_CONCURRENCY
+        )
 
     # --- copy ------------------------------------------------------------------------------
 
@@ -308,7 +295,7 @@ class GcsBackend:
         source_version: str | None,
     ) -> WriteResult:
         assert isinstance(source, GcsBackend)
-        self._refuse_reserved(request.key)
+        refuse_reserved(request.key)
         source_resource = await source.describe(source_key)
         if source_resource is None or source_key.startswith(STAGING_PREFIX):
             raise NoSuchKey(resource=source.wire.resource(source_key))
@@ -337,42 +324,6 @@ class GcsBackend:
             "GET", self.wire.objects_url(), query=list_query(request, continuation)
         )
         return build_page(request, continuation, document)
-
-    # --- multipart -------------------------------------------------------------------------
-
-    async def create_multipart_upload(self, request: ObjectRequest) -> str:
-        self._refuse_reserved(request.key)
-        return await self._multipart.create(request)
-
-    async def upload_part(
-        self,
-        request: ObjectRequest,
-        upload_id: str,
-        part_number: int,
-        body: RequestBody,
-        content_length: int | None,
-    ) -> WriteResult:
-        return await self._multipart.upload_part(
-            request, upload_id, part_number, body, content_length
-        )
-
-    async def complete_multipart_upload(
-        self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
-    ) -> WriteResult:
-        return await self._multipart.complete(request, upload_id, parts)
-
-    async def abort_multipart_upload(self, request: ObjectRequest, upload_id: str) -> None:
-        await self._multipart.abort(request, upload_id)
-
-    async def list_parts(
-        self, request: ObjectRequest, upload_id: str, *, max_parts: int, part_number_marker: int
-    ) -> PartsPage:
-        return await self._multipart.list_parts(
-            request, upload_id, max_parts=max_parts, part_number_marker=part_number_marker
-        )
-
-    async def list_multipart_uploads(self, request: ListUploadsRequest) -> UploadsPage:
-        return await self._multipart.list_uploads(request)
 
     async def close(self) -> None:
         return None

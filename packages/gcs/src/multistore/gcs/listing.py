@@ -23,6 +23,15 @@ STAGING_PREFIX = ".multistore-uploads/"
 GCS_MAX_RESULTS = 1000
 
 
+def refuse_reserved(key: str) -> None:
+    """Keys under the multipart staging prefix are the gateway's own, never a client's:
+    listing hides them, so writing one would make an object nobody can list."""
+    if key.startswith(STAGING_PREFIX):
+        raise InvalidArgument(
+            f"keys starting with {STAGING_PREFIX} are reserved by the gateway on this bucket"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Continuation:
     page_token: str | None

@@ -49,7 +49,7 @@ from multistore.core.errors import (
 )
 from multistore.core.http import BytesBody, RequestBody
 from multistore.core.s3.conditions import normalize_etag
-from multistore.gcs.listing import STAGING_PREFIX
+from multistore.gcs.listing import STAGING_PREFIX, refuse_reserved
 from multistore.gcs.metadata import (
     ETAG_METADATA,
     PARTS_METADATA,
@@ -125,7 +125,8 @@ class GcsMultipart:
 
     # --- operations ------------------------------------------------------------------------
 
-    async def create(self, request: ObjectRequest) -> str:
+    async def create_multipart_upload(self, request: ObjectRequest) -> str:
+        refuse_reserved(request.key)
         upload_id = secrets.token_hex(16)
         resource = resource_from_headers(request.headers)
         manifest = {
@@ -159,7 +160,7 @@ class GcsMultipart:
         etag = s3_etag(stored)
         return WriteResult(etag=etag, headers={"ETag": etag}, last_modified=last_modified(stored))
 
-    async def complete(
+    async def complete_multipart_upload(
         self, request: ObjectRequest, upload_id: str, listed: list[CompletedPart]
     ) -> WriteResult:
         manifest = await self._manifest(request, upload_id)
@@ -234,7 +235,7 @@ class GcsMultipart:
             },
         )
 
-    async def abort(self, request: ObjectRequest, upload_id: str) -> None:
+    async def abort_multipart_upload(self, request: ObjectRequest, upload_id: str) -> None:
         await self._manifest(request, upload_id)
         await self._discard(upload_id)
 
@@ -275,7 +276,7 @@ class GcsMultipart:
             page.next_part_number_marker = page.parts[-1].part_number
         return page
 
-    async def list_uploads(self, request: ListUploadsRequest) -> UploadsPage:
+    async def list_multipart_uploads(self, request: ListUploadsRequest) -> UploadsPage:
         uploads: list[tuple[str, datetime, str]] = []
         query = [("prefix", STAGING_PREFIX), ("delimiter", "/")]
         page_token = ""

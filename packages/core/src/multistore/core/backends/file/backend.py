@@ -54,17 +54,14 @@ from multidict import CIMultiDict
 
 from multistore.core.backends.base import (
     BackendServices,
-    CompletedPart,
     DeleteOutcome,
     ListPage,
     ListRequest,
-    ListUploadsRequest,
     ObjectRequest,
-    PartsPage,
     ProxyBackend,
-    UploadsPage,
     WriteResult,
 )
+from multistore.core.backends.delegation import DelegatedMultipart
 from multistore.core.backends.file.completions import CompletionLog
 from multistore.core.backends.file.copy import FileCopier
 from multistore.core.backends.file.errors import read_error
@@ -133,8 +130,10 @@ _RESPONSE_OVERRIDES = (
 _log = logging.getLogger(__name__)
 
 
-class FileBackend:
+class FileBackend(DelegatedMultipart):
     """Serves the directory ``backend_options["root"]`` as an S3 bucket."""
+
+    _multipart: FileMultipart
 
     def __init__(self, config: BucketConfig, services: BackendServices) -> None:
         root_option = config.option("root")
@@ -328,40 +327,7 @@ class FileBackend:
             return DeleteOutcome(key, InternalError.code, InternalError.default_message)
         return DeleteOutcome(key)
 
-    # -- multipart uploads (file_multipart) -------------------------------------------------
-
-    async def create_multipart_upload(self, request: ObjectRequest) -> str:
-        return await self._multipart.create(request)
-
-    async def upload_part(
-        self,
-        request: ObjectRequest,
-        upload_id: str,
-        part_number: int,
-        body: RequestBody,
-        content_length: int | None,
-    ) -> WriteResult:
-        return await self._multipart.upload_part(
-            request, upload_id, part_number, body, content_length
-        )
-
-    async def complete_multipart_upload(
-        self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
-    ) -> WriteResult:
-        return await self._multipart.complete(request, upload_id, parts)
-
-    async def abort_multipart_upload(self, request: ObjectRequest, upload_id: str) -> None:
-        await self._multipart.abort(request, upload_id)
-
-    async def list_parts(
-        self, request: ObjectRequest, upload_id: str, *, max_parts: int, part_number_marker: int
-    ) -> PartsPage:
-        return await self._multipart.list_parts(
-            request, upload_id, max_parts=max_parts, part_number_marker=part_number_marker
-        )
-
-    async def list_multipart_uploads(self, request: ListUploadsRequest) -> UploadsPage:
-        return await self._multipart.list_uploads(request)
+    # -- multipart uploads: FileMultipart, through DelegatedMultipart ------------------------
 
     async def cleanup_stale_uploads(
         self,

@@ -120,7 +120,7 @@ class FileMultipart:
         self._completions = completions
         self._segments = segments
 
-    async def create(self, request: ObjectRequest) -> str:
+    async def create_multipart_upload(self, request: ObjectRequest) -> str:
         self._segments(request.key)
         algorithm, checksum_type = checksum_choice(request.headers)
         manifest = UploadManifest(
@@ -197,7 +197,7 @@ class FileMultipart:
 
     # -- completion -------------------------------------------------------------------------
 
-    async def complete(
+    async def complete_multipart_upload(
         self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
     ) -> WriteResult:
         if not parts:
@@ -336,7 +336,7 @@ class FileMultipart:
 
     # -- ending and listing -----------------------------------------------------------------
 
-    async def abort(self, request: ObjectRequest, upload_id: str) -> None:
+    async def abort_multipart_upload(self, request: ObjectRequest, upload_id: str) -> None:
         self._segments(request.key)
         self.manifest(upload_id, key=request.key)
         trash = await self._writer.run_locked(
@@ -374,7 +374,7 @@ class FileMultipart:
             checksum_algorithm=algorithm.value if algorithm is not None else None,
         )
 
-    async def list_uploads(self, request: ListUploadsRequest) -> UploadsPage:
+    async def list_multipart_uploads(self, request: ListUploadsRequest) -> UploadsPage:
         return uploads_page(await asyncio.to_thread(self._uploads.manifests), request)
 
     async def cleanup_stale(
