@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 
 from multidict import CIMultiDict, MultiMapping
 
+from multistore.azure.completions import AzureRecordStore
 from multistore.azure.copying import AzureCopies
 from multistore.azure.listing import (
     RESERVED_PREFIX,
@@ -39,6 +40,7 @@ from multistore.core.backends.base import (
     ListRequest,
     ObjectRequest,
 )
+from multistore.core.backends.completed_uploads import CompletionRecords
 from multistore.core.backends.file.part_reads import part_span, requested_part_number
 from multistore.core.backends.s3.writes import read_backend_body, refuse_oversized
 from multistore.core.config import BucketConfig
@@ -81,7 +83,7 @@ class AzureBackend(AzureWire, AzureUploads, AzureCopies):
 
     def __init__(self, config: BucketConfig, services: BackendServices) -> None:
         AzureWire.__init__(self, config, services)
-        AzureUploads.__init__(self)
+        AzureUploads.__init__(self, CompletionRecords(AzureRecordStore(self)))
 
     # --- reads -----------------------------------------------------------------------------
 

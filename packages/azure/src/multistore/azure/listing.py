@@ -107,7 +107,7 @@ def build_page(
             continue
         page.entries.append(entry)
     for prefix in prefixes:
-        if prefix in hidden_prefixes:
+        if prefix in hidden_prefixes or prefix.startswith(RESERVED_PREFIX):
             continue
         if start_after is not None and prefix.encode() <= start_after.encode():
             # A group at or before the resume point was listed already (the gateway resumes

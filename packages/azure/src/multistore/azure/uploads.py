@@ -10,7 +10,9 @@
   entry ``multistore_key``). It is how any worker knows that an upload id exists, which key
   it belongs to (a part call is authorized for the key in its URL only, so the id must belong
   to that key) and what the object will look like. Listings never show it, and clients
-  cannot write under that prefix. Complete and Abort delete it.
+  cannot write under that prefix. Complete and Abort delete it. Complete first records its
+  answer for an hour under ``.multistore/uploads/completed/`` (completions.py), so a retried
+  Complete of the same parts gets it again.
 - **Part ETags** are ``md5("<upload id>:<part>:<size>")``: Get Block List reports a block's
   id and size but no digest, and this way UploadPart, ListParts and the check at Complete
   agree without storing anything per part.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -58,6 +61,7 @@ from multistore.core.backends.base import (
     UploadsPage,
     WriteResult,
 )
+from multistore.core.backends.completed_uploads import CompletionRecords
 from multistore.core.backends.s3.writes import read_backend_body, refuse_oversized
 from multistore.core.errors import (
     BadGateway,
@@ -66,10 +70,13 @@ from multistore.core.errors import (
     InvalidPartOrder,
     MissingContentLength,
     NoSuchUpload,
+    S3Error,
 )
 from multistore.core.http import Headers, OutboundBody, RequestBody, TransportResponse
 from multistore.core.s3.upload_body import iter_committing, verify_empty
 from multistore.core.s3.xml import xml_text
+
+logger = logging.getLogger("multistore.azure")
 
 KEY_META = "multistore_key"
 MIN_PART_SIZE = 5 << 20  # S3's minimum for every part but the last
@@ -146,8 +153,9 @@ def _http_date(value: str) -> datetime:
 class AzureUploads(_Wire):
     """Mixed into :class:`AzureBackend`, which provides the wire."""
 
-    def __init__(self) -> None:
+    def __init__(self, completions: CompletionRecords) -> None:
         self._uploads: OrderedDict[str, Upload] = OrderedDict()
+        self._completions = completions
 
     def _remember(self, upload_id: str, upload: Upload) -> None:
         self._uploads[upload_id] = upload
@@ -263,6 +271,11 @@ class AzureUploads(_Wire):
     async def complete_multipart_upload(
         self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
     ) -> WriteResult:
+        # A retry of a Complete whose answer was lost gets that answer again, as on S3.
+        if _valid_upload_id(upload_id):
+            repeat = await self._completions.repeat(upload_id, request.key, parts)
+            if repeat is not None:
+                return repeat
         # Asked afresh, not from this worker's memory: another worker may have completed or
         # aborted the upload since.
         self._uploads.pop(upload_id, None)
@@ -308,12 +321,18 @@ class AzureUploads(_Wire):
         )
         await self.check_write(response, request.key, request.headers)
         await response.release()
-        await self._drop_marker(upload_id)
-        return WriteResult(
+        result = WriteResult(
             etag=s3_etag(response.headers.get("ETag", ""), str(len(parts))),
             headers=checksums,
             last_modified=_http_date(response.headers.get("last-modified", "")),
         )
+        try:
+            await self._completions.record(upload_id, request.key, parts, result)
+        except S3Error as error:
+            # The object is complete; only a retried Complete would miss the record.
+            logger.warning("could not record completed upload %s: %s", upload_id, error.message)
+        await self._drop_marker(upload_id)
+        return result
 
     async def _drop_marker(self, upload_id: str) -> None:
         self._uploads.pop(upload_id, None)
@@ -358,6 +377,7 @@ class AzureUploads(_Wire):
                 ("restype", "container"),
                 ("comp", "list"),
                 ("prefix", RESERVED_PREFIX),
+                ("delimiter", "/"),  # completion records sit one level down (completions.py)
                 ("include", "metadata"),
                 ("maxresults", "5000"),
             ]

@@ -13,8 +13,9 @@ multipart upload of its own, so each upload is a set of hidden objects under
 
 Completion composes the listed parts (in stages of 32) into the destination under the
 client's preconditions and records the S3 multipart ETag (MD5 of the part MD5s, ``-N``) in
-the object's metadata, since GCS composite objects carry no MD5. Then the staging objects
-are deleted.
+the object's metadata, since GCS composite objects carry no MD5. Then its answer is
+recorded for an hour under ``<prefix>completed/`` (completions.py), so a retried Complete of
+the same parts gets it again, and the staging objects are deleted.
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ from multistore.core.errors import (
     InvalidPartOrder,
     MissingContentLength,
     NoSuchUpload,
+    S3Error,
 )
 from multistore.core.http import BytesBody, RequestBody
 from multistore.core.s3.conditions import normalize_etag
+from multistore.gcs.completions import completion_records
 from multistore.gcs.listing import STAGING_PREFIX, refuse_reserved
 from multistore.gcs.metadata import (
     ETAG_METADATA,
@@ -80,6 +83,7 @@ class GcsMultipart:
     def __init__(self, wire: GcsWire, backend: GcsBackend) -> None:
         self._wire = wire
         self._backend = backend
+        self._completions = completion_records(wire, backend)
 
     # --- names -----------------------------------------------------------------------------
 
@@ -163,6 +167,11 @@ class GcsMultipart:
     async def complete_multipart_upload(
         self, request: ObjectRequest, upload_id: str, listed: list[CompletedPart]
     ) -> WriteResult:
+        # A retry of a Complete whose answer was lost gets that answer again, as on S3.
+        if _UPLOAD_ID.fullmatch(upload_id):
+            repeat = await self._completions.repeat(upload_id, request.key, listed)
+            if repeat is not None:
+                return repeat
         manifest = await self._manifest(request, upload_id)
         numbers = [part.part_number for part in listed]
         if numbers != sorted(set(numbers)):
@@ -201,10 +210,16 @@ class GcsMultipart:
             query=query,
             key=request.key,
         )
-        await self._discard(upload_id)
-        return WriteResult(
+        result = WriteResult(
             etag=f'"{etag}"', headers={"ETag": f'"{etag}"'}, last_modified=last_modified(stored)
         )
+        try:
+            await self._completions.record(upload_id, request.key, listed, result)
+        except S3Error as error:
+            # The object is complete; only a retried Complete would miss the record.
+            logger.warning("could not record completed upload %s: %s", upload_id, error.message)
+        await self._discard(upload_id)
+        return result
 
     async def _compose_down(self, upload_id: str, sources: list[str]) -> list[str]:
         """Compose ``sources`` in groups of 32 until one compose can take them all."""

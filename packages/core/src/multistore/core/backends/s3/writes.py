@@ -199,7 +199,8 @@ class S3WritePaths(S3Wire):
             headers=headers,
             body=body,
         )
-        self.upload_bindings.forget(upload_id)
+        # The binding stays: a retried Complete (its answer was lost) must reach the store,
+        # which answers it like the first; the store no longer lists the upload to confirm it.
         result = doc
         etag = xml_text(result.get("ETag"))
         extra = {
