@@ -363,6 +363,9 @@ class FileBackend:
     async def list_multipart_uploads(self, request: ListUploadsRequest) -> UploadsPage:
         return await self._multipart.list_uploads(request)
 
+    def upload_state_location(self) -> str:
+        return str(self.root)
+
     async def cleanup_stale_uploads(
         self,
         older_than_seconds: float,
