@@ -61,6 +61,10 @@ def test_abandoned_uploads_on_azure_and_gcs_are_removed_and_logged(
     }
     config = {
         "buckets": [
+            # First on the container, and unable to list it (anonymous, private container):
+            # its failure is logged and the next bucket on the container cleans it.
+            {"name": "az-anonymous", "backend_type": "azure", "anonymous_access": False,
+             "backend_options": azurite.backend_options("housekeeping", skip_signature="true")},
             {"name": "az", "backend_type": "azure", "anonymous_access": False,
              "backend_options": azurite.backend_options("housekeeping")},
             {"name": "gs", "backend_type": "gcs", "anonymous_access": False,
@@ -95,6 +99,8 @@ def test_abandoned_uploads_on_azure_and_gcs_are_removed_and_logged(
         log = gateway.log()
         assert f"under {azurite.endpoint}/housekeeping (older than 3s)" in log
         assert "/b/housekeeping-gcs (older than 3s)" in log
+        assert f"could not clean up stale uploads under {azurite.endpoint}/housekeeping" in log
+        assert log.count(f"removed abandoned multipart upload {abandoned['az']}") == 1
 
         for bucket, upload_id in abandoned.items():
             with pytest.raises(ClientError) as error:

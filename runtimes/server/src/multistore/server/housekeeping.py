@@ -36,14 +36,16 @@ async def remove_stale_uploads(
     removed = 0
     done: set[str] = set()
     for bucket in config.current.config.buckets:
-        if not backends.supports(bucket.backend_type):
-            continue
+        factory = backends.factory(bucket.backend_type)
+        if not (isinstance(factory, type) and issubclass(factory, StaleUploadCleaner)):
+            continue  # e.g. s3: the store keeps its uploads, and its lifecycle rules apply;
+            # asked of the class, so no backend is built for such buckets
         try:
             backend = backends.get(bucket)
         except Exception:  # a bucket that cannot be built is reported when it is served
             continue
         if not isinstance(backend, StaleUploadCleaner):
-            continue  # e.g. s3: the store keeps its uploads, and its lifecycle rules apply
+            continue
         location = backend.upload_state_location()
         if location in done:
             continue  # buckets sharing a location share its uploads
