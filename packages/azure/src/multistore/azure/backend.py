@@ -31,6 +31,7 @@ from multistore.azure.properties import (
     object_write_headers,
     s3_etag,
 )
+from multistore.azure.stale_uploads import remove_stale_markers
 from multistore.azure.uploads import AzureUploads
 from multistore.azure.wire import AzureWire
 from multistore.core.backends.base import (
@@ -39,6 +40,7 @@ from multistore.core.backends.base import (
     ListPage,
     ListRequest,
     ObjectRequest,
+    UploadRemoved,
 )
 from multistore.core.backends.completed_uploads import CompletionRecords
 from multistore.core.backends.file.part_reads import part_span, requested_part_number
@@ -372,6 +374,19 @@ class AzureBackend(AzureWire, AzureUploads, AzureCopies):
         response = await self.send("GET", self.container_path(), query=query)
         await self.raise_for_status(response, None)
         return parse_blobs(await read_backend_body(response, MAX_LIST_BODY))
+
+    # --- housekeeping ----------------------------------------------------------------------
+
+    def upload_state_location(self) -> str:
+        """The container's URL: every bucket on it shares its upload markers."""
+        return f"{self.endpoint}/{self.container_name}"
+
+    async def cleanup_stale_uploads(
+        self, older_than_seconds: float, *, on_removed: UploadRemoved | None = None
+    ) -> int:
+        """Delete the markers of uploads started more than ``older_than_seconds`` ago
+        (``stale_uploads.py``); their staged blocks Azure discards by itself."""
+        return await remove_stale_markers(self, older_than_seconds, on_removed)
 
 
 def _past_the_end(value: str) -> int | None:

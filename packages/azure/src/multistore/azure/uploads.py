@@ -139,7 +139,7 @@ def _marker(upload_id: str) -> str:
     return RESERVED_PREFIX + upload_id
 
 
-def _valid_upload_id(upload_id: str) -> bool:
+def valid_upload_id(upload_id: str) -> bool:
     return len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)
 
 
@@ -165,7 +165,7 @@ class AzureUploads(_Wire):
 
     async def _upload(self, key: str, upload_id: str) -> Upload:
         """The upload ``upload_id`` of exactly ``key``, or ``NoSuchUpload``."""
-        if not _valid_upload_id(upload_id):
+        if not valid_upload_id(upload_id):
             raise NoSuchUpload()
         known = self._uploads.get(upload_id)
         if known is None:
@@ -272,7 +272,7 @@ class AzureUploads(_Wire):
         self, request: ObjectRequest, upload_id: str, parts: list[CompletedPart]
     ) -> WriteResult:
         # A retry of a Complete whose answer was lost gets that answer again, as on S3.
-        if _valid_upload_id(upload_id):
+        if valid_upload_id(upload_id):
             repeat = await self._completions.repeat(upload_id, request.key, parts)
             if repeat is not None:
                 return repeat
@@ -331,23 +331,27 @@ class AzureUploads(_Wire):
         except S3Error as error:
             # The object is complete; only a retried Complete would miss the record.
             logger.warning("could not record completed upload %s: %s", upload_id, error.message)
-        await self._drop_marker(upload_id)
+        await self.drop_marker(upload_id)
         return result
 
-    async def _drop_marker(self, upload_id: str) -> None:
+    async def drop_marker(self, upload_id: str) -> bool:
+        """Delete the upload's marker; ``False`` if it was gone already."""
         self._uploads.pop(upload_id, None)
         response = await self.send("DELETE", self.blob_path(_marker(upload_id)))
         if response.status != 404:
             await self.raise_for_status(response, None)
         await response.release()
+        return response.status != 404
 
     async def abort_multipart_upload(self, request: ObjectRequest, upload_id: str) -> None:
         await self._upload(request.key, upload_id)
-        await self._drop_marker(upload_id)
+        await self.drop_marker(upload_id)
 
     async def list_parts(
         self, request: ObjectRequest, upload_id: str, *, max_parts: int, part_number_marker: int
     ) -> PartsPage:
+        # Asked afresh: another worker (or the housekeeping) may have removed the upload.
+        self._uploads.pop(upload_id, None)
         upload = await self._upload(request.key, upload_id)
         staged = sorted(
             (n, s) for n, s in (await self._staged_parts(request.key, upload_id)).items()
@@ -435,7 +439,7 @@ def _listed_upload(blob: dict[str, Any]) -> tuple[str, str, datetime] | None:
     upload_id = blob_name(blob.get("Name"))[len(RESERVED_PREFIX) :]
     metadata = blob.get("Metadata") or {}
     encoded = xml_text(metadata.get(KEY_META)) if isinstance(metadata, dict) else ""
-    if not _valid_upload_id(upload_id) or not encoded:
+    if not valid_upload_id(upload_id) or not encoded:
         return None
     try:
         key = base64.urlsafe_b64decode(encoded).decode()

@@ -22,6 +22,7 @@ from multistore.core.backends.base import (
     ListRequest,
     ObjectRequest,
     ProxyBackend,
+    UploadRemoved,
     WriteResult,
 )
 from multistore.core.backends.delegation import DelegatedMultipart, delete_concurrently
@@ -63,6 +64,7 @@ from multistore.gcs.metadata import (
 )
 from multistore.gcs.multipart import GcsMultipart
 from multistore.gcs.options import GcsOptions
+from multistore.gcs.stale_uploads import remove_stale_staging
 from multistore.gcs.uploads import related_upload
 from multistore.gcs.wire import GcsWire, read_json
 
@@ -324,6 +326,19 @@ class GcsBackend(DelegatedMultipart):
             "GET", self.wire.objects_url(), query=list_query(request, continuation)
         )
         return build_page(request, continuation, document)
+
+    # --- housekeeping ----------------------------------------------------------------------
+
+    def upload_state_location(self) -> str:
+        """The bucket's URL: every virtual bucket on it shares its staging objects."""
+        return self.wire.objects_url().removesuffix("/o")
+
+    async def cleanup_stale_uploads(
+        self, older_than_seconds: float, *, on_removed: UploadRemoved | None = None
+    ) -> int:
+        """Delete the staged objects and manifests of uploads started more than
+        ``older_than_seconds`` ago (``stale_uploads.py``)."""
+        return await remove_stale_staging(self.wire, older_than_seconds, on_removed)
 
     async def close(self) -> None:
         return None

@@ -1,5 +1,6 @@
-"""Housekeeping a worker does on a timer: removing abandoned multipart uploads of ``file``
-buckets (S3 leaves that to lifecycle rules; 7 days is the age they commonly use).
+"""Housekeeping a worker does on a timer: removing abandoned multipart uploads (S3 leaves
+that to lifecycle rules; 7 days is the age they commonly use) of every backend that keeps
+upload state of its own (:class:`StaleUploadCleaner`: ``file``, ``azure``, ``gcs``).
 
 With several workers, one does it: whoever holds an ``flock`` on a file in the
 supervisor's shared directory. If that worker dies, the lock goes with it and another
@@ -14,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from multistore.core.backends.file import FileBackend
+from multistore.core.backends.base import StaleUploadCleaner
 from multistore.core.backends.pool import BackendPool
 from multistore.static_config import ReloadableProvider
 
@@ -31,29 +32,39 @@ def cleanup_interval(max_age: float) -> float:
 async def remove_stale_uploads(
     config: ReloadableProvider, backends: BackendPool, *, max_age: float
 ) -> int:
-    """One round over every ``file`` bucket root; returns how many uploads went."""
+    """One round over every location holding upload state; returns how many uploads went."""
     removed = 0
-    roots: set[str] = set()
+    done: set[str] = set()
     for bucket in config.current.config.buckets:
-        root = bucket.option("root")
-        if bucket.backend_type != "file" or not root or root in roots:
+        factory = backends.factory(bucket.backend_type)
+        if not (isinstance(factory, type) and issubclass(factory, StaleUploadCleaner)):
+            continue  # e.g. s3: the store keeps its uploads, and its lifecycle rules apply;
+            # asked of the class, so no backend is built for such buckets
+        try:
+            backend = backends.get(bucket)
+        except Exception:  # a bucket that cannot be built is reported when it is served
             continue
-        roots.add(root)  # buckets sharing a root share its uploads
-        backend = backends.get(bucket)
-        if not isinstance(backend, FileBackend):
+        if not isinstance(backend, StaleUploadCleaner):
             continue
+        location = backend.upload_state_location()
+        if location in done:
+            continue  # buckets sharing a location share its uploads
 
-        def report(upload_id: str, key: str | None, root: str = root) -> None:
+        def report(upload_id: str, key: str | None, location: str = location) -> None:
             logger.info(
                 "removed abandoned multipart upload %s of %r under %s (older than %s)",
-                upload_id, key if key is not None else "<unreadable manifest>", root,
+                upload_id, key if key is not None else "<unknown key>", location,
                 describe_age(max_age),
             )  # fmt: skip
 
         try:
             removed += await backend.cleanup_stale_uploads(max_age, on_removed=report)
-        except OSError as exc:
-            logger.warning("could not clean up stale uploads under %s: %s", root, exc)
+        except Exception as exc:  # one store failing must not stop the others
+            # Not marked done: another bucket on the same location (other credentials) may
+            # be allowed to clean it.
+            logger.warning("could not clean up stale uploads under %s: %s", location, exc)
+        else:
+            done.add(location)
     return removed
 
 

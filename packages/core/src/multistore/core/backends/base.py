@@ -8,10 +8,10 @@ Bodies are streamed both ways; no backend may read a whole object into memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from multistore.core.backends.credentials import BackendCredentialSource
 from multistore.core.config import BucketConfig
@@ -238,4 +238,28 @@ class CopyingBackend(Protocol):
 class BatchDeleteBackend(Protocol):
     async def delete_objects(self, keys: list[str]) -> list[DeleteOutcome]:
         """Delete up to 1000 backend keys; one outcome per key, in order."""
+        ...
+
+
+# Told of each abandoned upload a cleanup removed: its upload id and backend key (``None``
+# when the upload's own record of its key could not be read).
+UploadRemoved = Callable[[str, "str | None"], None]
+
+
+@runtime_checkable
+class StaleUploadCleaner(Protocol):
+    """A backend that keeps multipart upload state of its own, which nothing but the gateway
+    ever removes (S3 leaves abandoned uploads to lifecycle rules; a store without those
+    needs the gateway's housekeeping)."""
+
+    def upload_state_location(self) -> str:
+        """Where the upload state lives (a directory, a container's or a bucket's URL):
+        buckets sharing a location share their uploads, so one cleanup covers them all."""
+        ...
+
+    async def cleanup_stale_uploads(
+        self, older_than_seconds: float, *, on_removed: UploadRemoved | None = None
+    ) -> int:
+        """Remove uploads started more than ``older_than_seconds`` ago, and nothing else;
+        returns how many went, each also reported to ``on_removed``."""
         ...

@@ -42,6 +42,11 @@ class BackendPool:
     def supports(self, backend_type: str) -> bool:
         return BACKEND_TYPE_ALIASES.get(backend_type, backend_type) in self._factories
 
+    def factory(self, backend_type: str) -> Any:
+        """What builds backends of ``backend_type`` (usually the backend class); ``None``
+        when that type is not installed."""
+        return self._factories.get(BACKEND_TYPE_ALIASES.get(backend_type, backend_type))
+
     def get(self, config: BucketConfig) -> ProxyBackend:
         entry = self._backends.get(id(config))
         if entry is not None and entry[0] is config:

@@ -329,6 +329,9 @@ class FileBackend(DelegatedMultipart):
 
     # -- multipart uploads: FileMultipart, through DelegatedMultipart ------------------------
 
+    def upload_state_location(self) -> str:
+        return str(self.root)
+
     async def cleanup_stale_uploads(
         self,
         older_than_seconds: float,
