@@ -126,6 +126,12 @@ class Router:
         found = self.match(request.path)
         if found is None:
             return None
-        handler, params = found
+        return await self.answer(found, request)
+
+    async def answer(
+        self, route: tuple[RouteHandler, dict[str, str]], request: RequestInfo
+    ) -> Response | None:
+        """Run a route :meth:`match` found for ``request`` (``None``: not its request)."""
+        handler, params = route
         request.params = params
         return await handler(request)

@@ -62,6 +62,8 @@ class GuardedRequestHandler(RequestHandler):
         self._refused = False
         self._gateway_server = manager
         self._counted = False
+        self.peer_ip: str | None = None
+        """The client's address, looked up once per connection instead of per request."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         server = self._gateway_server
@@ -76,6 +78,8 @@ class GuardedRequestHandler(RequestHandler):
             return
         server.open_connections += 1
         self._counted = True
+        peer = transport.get_extra_info("peername")
+        self.peer_ip = peer[0] if peer else None
         super().connection_made(transport)
         self._start_head_timer()
 

@@ -28,6 +28,7 @@ from multistore.core.http import (
 )
 from multistore.server.access_log import AccessLog
 from multistore.server.client_ip import TrustedProxies
+from multistore.server.connections import GuardedRequestHandler
 from multistore.server.drain import InFlight
 from multistore.server.metrics import RECORDER
 
@@ -52,25 +53,26 @@ class ClientBody:
 
     def __init__(self, request: web.BaseRequest, *, idle_timeout: float | None = None) -> None:
         self._request = request
-        self._content = request.content
-        self._continue_pending = request.headers.get("Expect", "").lower() == "100-continue"
         self._idle_timeout = idle_timeout
+        self._first_read = True  # Expect is looked at then: most requests never read a body
         self.bytes_read = 0
 
     async def read(self, n: int = -1) -> bytes:
-        if not self._request.body_exists:
+        request = self._request
+        if not request.body_exists:
             return b""  # GET, HEAD, DELETE: no timer, no 100-continue
         try:
-            if self._continue_pending:
-                self._continue_pending = False
-                await self._request.writer.write(_CONTINUE)
-                # The interim response must not count towards the real response's size.
-                self._request.writer.output_size = 0
+            if self._first_read:
+                self._first_read = False
+                if request.headers.get("Expect", "").lower() == "100-continue":
+                    await request.writer.write(_CONTINUE)
+                    # The interim response must not count towards the real response's size.
+                    request.writer.output_size = 0
             if self._idle_timeout is None:
-                chunk = await self._content.read(n)
+                chunk = await request.content.read(n)
             else:
                 async with asyncio.timeout(self._idle_timeout):
-                    chunk = await self._content.read(n)
+                    chunk = await request.content.read(n)
         except TimeoutError:
             raise RequestTimeout(
                 f"no request body data for {self._idle_timeout:g}s after {self.bytes_read} bytes"
@@ -84,7 +86,7 @@ class ClientBody:
 
     @property
     def exhausted(self) -> bool:
-        return not self._request.body_exists or self._content.is_eof()
+        return not self._request.body_exists or self._request.content.is_eof()
 
 
 def request_info(
@@ -92,8 +94,12 @@ def request_info(
 ) -> RequestInfo:
     target = request.raw_path
     raw_path, _, raw_query = target.partition("?")
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    source_ip = peer[0] if peer else None
+    protocol = request.protocol
+    if isinstance(protocol, GuardedRequestHandler):
+        source_ip = protocol.peer_ip
+    else:  # another aiohttp server (tests)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        source_ip = peer[0] if peer else None
     if trusted_proxies is not None:
         source_ip = trusted_proxies.client_ip(source_ip, request.headers)
     return RequestInfo(
@@ -253,28 +259,27 @@ async def _write(
         outcome.headers_sent = True
         outcome.bytes_out = 0 if no_body else len(result.body)
         return out
-    stream = web.StreamResponse(status=result.status, headers=result.headers)
-    if result.content_length is not None:
-        stream.content_length = result.content_length
-    if close:
-        stream.force_close()
-    # The head waits for the first body bytes so both leave in one send: a small object's
-    # whole answer is one segment instead of two (about a tenth of a small GET's CPU). The
-    # backend's first chunk has usually arrived with its head; if it has not, the flush
-    # below sends the head alone on the next turn of the event loop, as before.
-    stream._send_headers_immediately = False
     try:
-        try:
-            await stream.prepare(request)
-        except ConnectionError:
-            outcome.client_gone()
-            return stream
-        request.task.get_loop().call_soon(_flush_head, request)
-        outcome.headers_sent = True
-        complete, finished = True, False
+        first: bytes | None = None  # stays None without a body
         if not head and result.status not in _NO_BODY_STATUSES:
+            try:
+                first = await anext(aiter(result.body))
+            except StopAsyncIteration:
+                first = None  # an empty body
+            except Exception as exc:
+                stream = await _start(request, result, outcome, close)
+                if outcome.headers_sent:
+                    _backend_broke(request, handled.request_id, outcome, exc)
+                return stream
+        # Started only now, with the first body bytes in hand: head and body leave in one
+        # send, and a small object's whole answer is one segment.
+        stream = await _start(request, result, outcome, close)
+        if not outcome.headers_sent:
+            return stream
+        complete, finished = True, False
+        if first is not None:
             complete, finished = await _stream_body(
-                request, handled.request_id, result, stream, outcome
+                request, handled.request_id, first, result, stream, outcome
             )
         if complete and not finished:
             try:
@@ -283,6 +288,25 @@ async def _write(
                 outcome.client_gone()
     finally:
         await result.close()
+    return stream
+
+
+async def _start(
+    request: web.BaseRequest, result: StreamingResponse, outcome: Outcome, close: bool
+) -> web.StreamResponse:
+    """Prepare the streamed answer; its head goes out with the first body write."""
+    stream = web.StreamResponse(status=result.status, headers=result.headers)
+    if result.content_length is not None:
+        stream.content_length = result.content_length
+    if close:
+        stream.force_close()
+    stream._send_headers_immediately = False
+    try:
+        await stream.prepare(request)
+    except ConnectionError:
+        outcome.client_gone()
+        return stream
+    outcome.headers_sent = True
     return stream
 
 
@@ -299,12 +323,13 @@ BACKEND_DISCONNECTED = "BackendDisconnected"
 async def _stream_body(
     request: web.BaseRequest,
     request_id: str,
+    first: bytes,
     result: StreamingResponse,
     stream: web.StreamResponse,
     outcome: Outcome,
 ) -> tuple[bool, bool]:
-    """Copy the body to the client: (``False`` if either side broke off, whether the
-    response is finished already).
+    """Copy the body to the client, from its ``first`` chunk (already read) on: (``False``
+    if either side broke off, whether the response is finished already).
 
     The chunk that completes the declared length goes out with ``write_eof``: a small
     object's head, body and end leave in one call instead of three.
@@ -312,34 +337,8 @@ async def _stream_body(
     chunks = aiter(result.body)
     declared = result.content_length
     finished = False
+    chunk = first
     while True:
-        try:
-            chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return True, finished
-        except (TransportError, OSError) as exc:
-            # Headers are out: the only honest signal left is a broken connection. Closing
-            # (not finishing) the response makes the client see a short body.
-            logger.warning(
-                "request %s: backend stream broke after %d bytes: %s",
-                request_id,
-                outcome.bytes_out,
-                exc,
-            )
-            outcome.error = BACKEND_DISCONNECTED
-            _flush_head(request)  # still waiting for body bytes that will never come
-            _drop_connection(request)
-            return False, finished
-        except Exception:
-            logger.exception(
-                "request %s: response stream failed after %d bytes",
-                request_id,
-                outcome.bytes_out,
-            )
-            outcome.error = "InternalError"
-            _flush_head(request)
-            _drop_connection(request)
-            return False, finished
         try:
             if declared is not None and outcome.bytes_out + len(chunk) == declared:
                 # The iterator is still drained (it hands the connection back to the pool).
@@ -351,3 +350,35 @@ async def _stream_body(
             outcome.client_gone()
             return False, finished
         outcome.bytes_out += len(chunk)
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return True, finished
+        except Exception as exc:
+            _backend_broke(request, request_id, outcome, exc)
+            return False, finished
+
+
+def _backend_broke(
+    request: web.BaseRequest, request_id: str, outcome: Outcome, exc: Exception
+) -> None:
+    """The body failed after the head was prepared: the only honest signal left is a broken
+    connection. Closing (not finishing) the response makes the client see a short body."""
+    if isinstance(exc, (TransportError, OSError)):
+        logger.warning(
+            "request %s: backend stream broke after %d bytes: %s",
+            request_id,
+            outcome.bytes_out,
+            exc,
+        )
+        outcome.error = BACKEND_DISCONNECTED
+    else:
+        logger.error(
+            "request %s: response stream failed after %d bytes",
+            request_id,
+            outcome.bytes_out,
+            exc_info=exc,
+        )
+        outcome.error = "InternalError"
+    _flush_head(request)  # the head was waiting for body bytes that will never come
+    _drop_connection(request)
