@@ -140,10 +140,15 @@ def main() -> None:
     parser.add_argument("--layer", choices=("aiohttp", "protocol"), required=True)
     parser.add_argument("--listen", required=True, help="HOST:PORT")
     parser.add_argument("--upstream", required=True, help="http://HOST:PORT")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="0: serve in this process (bench/instructions.py)"
+    )
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
     upstream = args.upstream.rstrip("/")
+    if args.workers == 0:
+        _child(args.layer, host, int(port), upstream)
+        return
     children = []
     for _ in range(args.workers):
         pid = os.fork()
