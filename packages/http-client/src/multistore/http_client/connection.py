@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
-from multidict import CIMultiDict
 
 from multistore.core.http import OutboundBody, TransportError
 from multistore.http_client.request_head import RequestHead
@@ -71,7 +70,9 @@ class BackendConnection(asyncio.Protocol):
         self._keep_alive = False
         self._broke_framing = False
         self.status = 0
-        self.headers: CIMultiDict[str] = CIMultiDict()
+        # The response's header fields as they came, undecoded: most of them are only
+        # looked at once, by whoever filters them, so nothing is built per field here.
+        self.raw_headers: list[tuple[bytes, bytes]] = []
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
 
@@ -138,15 +139,12 @@ class BackendConnection(asyncio.Protocol):
             # already handed out stay those of the first.
             self._broke_framing = True
             return
-        self.headers = CIMultiDict()
+        # A new list: the previous response's (held by its ClientResponse) stays as it was.
+        self.raw_headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._head_done:
-            return  # trailers of a chunked body: not part of the response headers
-        # As aiohttp's parser does: UTF-8 where it decodes, raw bytes kept otherwise.
-        self.headers.add(
-            name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")
-        )
+        if not self._head_done:  # after the head: trailers, not part of the headers
+            self.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._head_done:
@@ -367,10 +365,13 @@ class BackendConnection(asyncio.Protocol):
         self._wake()
 
     def _close_delimited(self) -> bool:
-        headers = self.headers
-        if "content-length" in headers:
-            return False
-        return "chunked" not in headers.get("transfer-encoding", "").lower()
+        for name, value in self.raw_headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                return False
+            if lowered == b"transfer-encoding" and b"chunked" in value.lower():
+                return False
+        return True
 
     def close(self) -> None:
         """End a connection in a clean state (idle, expired)."""

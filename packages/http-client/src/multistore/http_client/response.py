@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from multistore.core.http import TransportError
 from multistore.http_client.connection import BackendConnection
@@ -14,17 +14,38 @@ from multistore.http_client.pool import OriginPool
 class ClientResponse:
     """Core's ``TransportResponse``; ``release`` must be awaited once the body is done with.
 
-    The connection goes back to the pool as soon as the body has been read to its end (so
+    The connection goes back to the pool as soon as the last body chunk is handed out (so
     a later ``release`` is free); a body left unread closes the connection instead.
+    ``raw_headers`` are the header fields as received, ``(name, value)`` bytes in order
+    (as aiohttp's client has them); ``headers`` decodes them on first use.
     """
 
-    __slots__ = ("_connection", "_pool", "headers", "status")
+    __slots__ = ("_connection", "_headers", "_pool", "raw_headers", "status")
 
     def __init__(self, connection: BackendConnection, pool: OriginPool) -> None:
         self._connection: BackendConnection | None = connection
         self._pool = pool
         self.status = connection.status
-        self.headers = CIMultiDictProxy(connection.headers)
+        self.raw_headers = connection.raw_headers
+        self._headers: CIMultiDictProxy[str] | None = None
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        headers = self._headers
+        if headers is None:
+            # As aiohttp's parser does: UTF-8 where it decodes, raw bytes kept otherwise.
+            headers = self._headers = CIMultiDictProxy(
+                CIMultiDict(
+                    [
+                        (
+                            name.decode("utf-8", "surrogateescape"),
+                            value.decode("utf-8", "surrogateescape"),
+                        )
+                        for name, value in self.raw_headers
+                    ]
+                )
+            )
+        return headers
 
     @property
     def buffered_bytes(self) -> int:
@@ -42,6 +63,13 @@ class ClientResponse:
         while True:
             chunk = connection.next_chunk()
             if chunk is not None:
+                if connection.body_consumed:
+                    # The last chunk: the connection can carry another exchange while this
+                    # one is still being sent on (a small body is often one chunk).
+                    self._connection = None
+                    self._pool.release(connection)
+                    yield chunk
+                    return
                 yield chunk
                 if self._connection is not connection:
                     # Released while the consumer held a chunk: the connection may
