@@ -3,13 +3,16 @@ read to its end, the response released, against a real HTTP server on 127.0.0.1.
 
     uv run python bench/backend_leg.py                    # this tree
     uv run python bench/backend_leg.py --ab-base main     # A/B: REV's packages vs this tree
+    uv run python bench/backend_leg.py --floor            # and a bare asyncio client
 
 The backend answers every request with the same 1 KiB object and the headers nginx sends
 for a static file; it runs in its own process, so only the gateway side is timed: the
 client process's CPU clock (``time.process_time``) over ``--requests`` GETs from
 ``--concurrency`` tasks on uvloop, best of ``--rounds``. With ``--ab-base`` the packages of
 git revision REV (exported to a temporary directory) and this tree's run alternately in
-fresh processes, ``--pairs`` times, and each side's best and median are printed.
+fresh processes, ``--pairs`` times, and each side's best and median are printed. ``--floor``
+adds a bare asyncio client (one prebuilt write per request, llhttp for the framing): the
+system calls and event loop that any client pays, so what lies above it is Python work.
 """
 
 from __future__ import annotations
@@ -133,10 +136,61 @@ async def _client(port: int, requests: int, concurrency: int, rounds: int) -> li
     return results
 
 
+class _FloorConnection(asyncio.Protocol):
+    """The least a client can do: one prebuilt write, llhttp told only of the message end."""
+
+    def __init__(self) -> None:
+        import httptools
+
+        self._parser = httptools.HttpResponseParser(self)
+        self.done: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed_data(data)
+
+    def on_body(self, body: bytes) -> None:
+        self.body = body
+
+    def on_message_complete(self) -> None:
+        assert self.done is not None
+        self.done.set_result(None)
+
+
+async def _floor(port: int, requests: int, concurrency: int, rounds: int) -> list[float]:
+    loop = asyncio.get_running_loop()
+    head = b"GET /bench/data/1k.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: multistore\r\n\r\n"
+    connections = [
+        (await loop.create_connection(_FloorConnection, "127.0.0.1", port))[1]
+        for _ in range(concurrency)
+    ]
+
+    async def worker(connection: _FloorConnection, count: int) -> None:
+        for _ in range(count):
+            connection.done = loop.create_future()
+            connection.transport.write(head)
+            await connection.done
+
+    async def round_() -> float:
+        share = requests // concurrency
+        started = time.process_time()
+        await asyncio.gather(*(worker(c, share) for c in connections))
+        return (time.process_time() - started) / (share * concurrency) * 1e6
+
+    await round_()
+    results = [await round_() for _ in range(rounds)]
+    for connection in connections:
+        connection.transport.close()
+    return results
+
+
 def _run_client(args: argparse.Namespace) -> None:
     import uvloop
 
-    results = uvloop.run(_client(args.port, args.requests, args.concurrency, args.rounds))
+    run = _floor if args.floor else _client
+    results = uvloop.run(run(args.port, args.requests, args.concurrency, args.rounds))
     print(min(results))
 
 
@@ -155,7 +209,7 @@ def _export(rev: str, into: Path) -> None:
         tar.extractall(into, filter="data")
 
 
-def _measure(port: int, args: argparse.Namespace, root: Path) -> float:
+def _measure(port: int, args: argparse.Namespace, root: Path, *, floor: bool = False) -> float:
     env = dict(os.environ)
     # Ahead of the workspace's editable installs: this side imports ``root``'s packages.
     env["PYTHONPATH"] = os.pathsep.join(str(root / p) for p in PACKAGES)
@@ -172,6 +226,7 @@ def _measure(port: int, args: argparse.Namespace, root: Path) -> float:
             str(args.concurrency),
             "--rounds",
             str(args.rounds),
+            *(["--floor"] if floor else []),
         ],
         env=env,
         check=True,
@@ -183,11 +238,14 @@ def _measure(port: int, args: argparse.Namespace, root: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=4096)
+    parser.add_argument("--requests", type=int, default=2048)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--ab-base", metavar="REV")
+    parser.add_argument(
+        "--floor", action="store_true", help="also time a bare asyncio client (the syscalls)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -210,14 +268,16 @@ def main() -> None:
         assert server.stdout is not None
         port = int(server.stdout.readline())
         with tempfile.TemporaryDirectory() as scratch:
-            sides = [("this tree", REPO)]
+            sides = [("this tree", REPO, False)]
             if args.ab_base:
                 _export(args.ab_base, Path(scratch))
-                sides.insert(0, (args.ab_base, Path(scratch)))
-            figures: dict[str, list[float]] = {name: [] for name, _ in sides}
-            for _ in range(args.pairs if args.ab_base else 1):
-                for name, root in sides:
-                    figures[name].append(_measure(port, args, root))
+                sides.insert(0, (args.ab_base, Path(scratch), False))
+            if args.floor:
+                sides.append(("floor", REPO, True))
+            figures: dict[str, list[float]] = {name: [] for name, _, _ in sides}
+            for _ in range(args.pairs if args.ab_base or args.floor else 1):
+                for name, root, floor in sides:
+                    figures[name].append(_measure(port, args, root, floor=floor))
             for name, values in figures.items():
                 print(
                     f"{name:>12}: best {min(values):6.1f} µs/request, "

@@ -244,7 +244,17 @@ class BackendConnection(asyncio.Protocol):
         while not self._head_done:
             if self._error is not None:
                 raise self._error
-            await self._wait()
+            # ``_wait`` inlined: every exchange waits here once, and a coroutine per
+            # request is a measurable part of a small GET.
+            waiter = self._waiter = self._loop.create_future()
+            if self._watchdog is None and not self._lost:
+                self._watchdog = self._loop.call_at(
+                    self._last_progress + self._read_timeout, self._check_progress
+                )
+            try:
+                await waiter
+            finally:
+                self._waiter = None
 
     def _start(self, *, head_only: bool, close: bool) -> None:
         if self._parser_spent:
@@ -301,6 +311,24 @@ class BackendConnection(asyncio.Protocol):
             raise TransportError(
                 f"upload body of {sent} bytes, its content-length said {content_length}"
             )
+
+    def take_body(self) -> list[bytes]:
+        """Every buffered chunk, once the body has ended (the connection is then reusable)."""
+        assert self._body_done
+        chunks = list(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        if self._reading_paused:
+            self._reading_paused = False
+            if not self._lost:
+                assert self._transport is not None
+                self._transport.resume_reading()
+        return chunks
+
+    @property
+    def body_done(self) -> bool:
+        """The whole body has arrived (some of it may still be buffered)."""
+        return self._body_done
 
     def next_chunk(self) -> bytes | None:
         """The oldest buffered body chunk, or ``None`` when none is waiting."""

@@ -53,6 +53,24 @@ class ClientResponse:
         connection = self._connection
         return 0 if connection is None else connection.buffered_bytes
 
+    def take_complete_body(self, limit: int) -> bytes | None:
+        """The whole body if it has already arrived and is at most ``limit`` bytes; the
+        connection is then back in the pool and ``release`` is free. ``None`` (and nothing
+        taken) while some of it is still to come, or when it is larger.
+
+        A small object usually arrives in the same segment as the head: its answer needs
+        neither a wait nor the connection any more.
+        """
+        connection = self._connection
+        if connection is None or not connection.body_done or connection.buffered_bytes > limit:
+            return None
+        chunks = connection.take_body()
+        self._connection = None
+        self._pool.release(connection)
+        if len(chunks) == 1:
+            return chunks[0]
+        return b"".join(chunks)
+
     def iter_chunks(self) -> AsyncIterator[bytes]:
         return self._chunks()
 

@@ -138,26 +138,3 @@ def pick_headers(
             if lower.startswith(prefixes) and lower not in picked:
                 picked[lower] = value
     return picked
-
-
-# Spelling of a client's request header -> the lower-case name to forward it under on a read,
-# or "" when it is not forwarded. Clients send the same few spellings on every request.
-_READ_HEADER_SPELLINGS: dict[str, str] = {}
-_READ_REQUEST_HEADER_SET = frozenset(READ_REQUEST_HEADERS)
-
-
-def pick_read_headers(headers: MultiMapping[str]) -> dict[str, str]:
-    """``pick_headers(headers, READ_REQUEST_HEADERS)`` in one pass over what the client sent
-    (a handful of headers) instead of a lookup per forwardable name."""
-    spellings = _READ_HEADER_SPELLINGS
-    picked: dict[str, str] = {}
-    for name, value in headers.items():
-        forwarded = spellings.get(name)
-        if forwarded is None:
-            lower = name.lower()
-            forwarded = lower if lower in _READ_REQUEST_HEADER_SET else ""
-            if len(spellings) < _MAX_REMEMBERED_VERDICTS:
-                spellings[name] = forwarded
-        if forwarded and forwarded not in picked:
-            picked[forwarded] = value
-    return picked

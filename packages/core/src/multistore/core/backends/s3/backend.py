@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -35,12 +35,12 @@ from multistore.core.backends.base import (
 from multistore.core.backends.credentials import AUTH_TYPE_OPTION, BucketCredentials
 from multistore.core.backends.headers import (
     READ_QUERY_PARAMETERS,
+    READ_REQUEST_HEADERS,
     WRITE_REQUEST_HEADERS,
     WRITE_REQUEST_PREFIXES,
     filter_raw_response_headers,
     filter_response_headers,
     pick_headers,
-    pick_read_headers,
 )
 from multistore.core.backends.s3.upload_binding import UploadBindings
 from multistore.core.backends.s3.writes import S3WritePaths, read_backend_body, refuse_oversized
@@ -78,6 +78,9 @@ from multistore.core.s3.xml import parse_timestamp, xml_text
 logger = logging.getLogger("multistore.core.backends.s3")
 
 MAX_ERROR_BODY = 64 << 10
+# A body up to this size that has arrived whole with the response head is answered from
+# memory (one bytes object); larger ones stream chunk by chunk as they came.
+_SMALL_BODY = 64 << 10
 # A listed object without a readable LastModified is a backend defect; show it as the epoch.
 _EPOCH = datetime.fromtimestamp(0, UTC)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
@@ -286,15 +289,26 @@ class S3Backend(S3WritePaths):
         return message
 
     def _streaming(self, response: TransportResponse, *, head: bool) -> StreamingResponse:
+        # Two extras of the server runtime's client (``multistore.http_client``), used when
+        # present: header fields kept undecoded, filtered here with the length found in the
+        # same pass; and a body that arrived whole with the head, taken at once so the
+        # connection is back in the pool before the client is answered.
         raw: list[tuple[bytes, bytes]] | None = getattr(response, "raw_headers", None)
         if raw is not None:
-            # The runtime's client keeps the fields undecoded: filter them and find the
-            # length in one pass, without building the full header map first.
             headers, content_length = filter_raw_response_headers(raw)
         else:
             headers = filter_response_headers(response.headers)
             length = response.headers.get("Content-Length")
             content_length = int(length) if length and length.isdigit() else None
+        take: Callable[[int], bytes | None] | None = getattr(response, "take_complete_body", None)
+        whole = None if take is None else take(0 if head else _SMALL_BODY)
+        if whole is not None:
+            return StreamingResponse(
+                status=response.status,
+                headers=headers,
+                body=_empty() if head else _one_chunk(whole),
+                content_length=content_length,
+            )
         return StreamingResponse(
             status=response.status,
             headers=headers,
@@ -311,7 +325,7 @@ class S3Backend(S3WritePaths):
             if request.query
             else []
         )
-        headers = pick_read_headers(request.headers)
+        headers = pick_headers(request.headers, READ_REQUEST_HEADERS)
         requested_range = headers.pop("range", None)
         if requested_range is not None and is_usable_range(requested_range):
             headers["range"] = requested_range
@@ -322,16 +336,19 @@ class S3Backend(S3WritePaths):
             headers=headers,
             payload_hash=EMPTY_SHA256,
         )
-        if response.status == 416 and requested_range is not None:
-            await self._unsatisfiable(response, request, query, requested_range)
-        if response.status == 304:
-            # Caches revalidate with the validators a 304 repeats; keep what S3 sent with it
-            # (ETag, Last-Modified, Cache-Control, Expires, version id), not the body's type.
-            kept = filter_response_headers(response.headers)
-            kept.popall("content-type", None)
-            await response.release()
-            raise NotModified(headers=kept)
-        await self.raise_for_status(response, request.key)
+        status = response.status
+        if status >= 300:  # checked here: most reads succeed, and a call is no free check
+            if status == 416 and requested_range is not None:
+                await self._unsatisfiable(response, request, query, requested_range)
+            if status == 304:
+                # Caches revalidate with the validators a 304 repeats; keep what S3 sent
+                # with it (ETag, Last-Modified, Cache-Control, Expires, version id), not the
+                # body's type.
+                kept = filter_response_headers(response.headers)
+                kept.popall("content-type", None)
+                await response.release()
+                raise NotModified(headers=kept)
+            await self.raise_for_status(response, request.key)
         return self._streaming(response, head=method == "HEAD")
 
     async def _unsatisfiable(
@@ -467,6 +484,11 @@ def _write_headers(headers: Mapping[str, str]) -> dict[str, str]:
     if algorithm and f"x-amz-checksum-{algorithm.lower()}" not in picked:
         picked.pop("x-amz-sdk-checksum-algorithm")
     return picked
+
+
+async def _one_chunk(body: bytes) -> AsyncIterator[bytes]:
+    if body:
+        yield body
 
 
 async def _empty() -> AsyncIterator[bytes]:
