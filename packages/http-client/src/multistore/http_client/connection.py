@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
-from multidict import CIMultiDict
 
 from multistore.core.http import OutboundBody, TransportError
 from multistore.http_client.request_head import RequestHead
@@ -71,7 +70,9 @@ class BackendConnection(asyncio.Protocol):
         self._keep_alive = False
         self._broke_framing = False
         self.status = 0
-        self.headers: CIMultiDict[str] = CIMultiDict()
+        # The response's header fields as they came, undecoded: most of them are only
+        # looked at once, by whoever filters them, so nothing is built per field here.
+        self.raw_headers: list[tuple[bytes, bytes]] = []
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
 
@@ -138,15 +139,12 @@ class BackendConnection(asyncio.Protocol):
             # already handed out stay those of the first.
             self._broke_framing = True
             return
-        self.headers = CIMultiDict()
+        # A new list: the previous response's (held by its ClientResponse) stays as it was.
+        self.raw_headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._head_done:
-            return  # trailers of a chunked body: not part of the response headers
-        # As aiohttp's parser does: UTF-8 where it decodes, raw bytes kept otherwise.
-        self.headers.add(
-            name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")
-        )
+        if not self._head_done:  # after the head: trailers, not part of the headers
+            self.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._head_done:
@@ -246,7 +244,17 @@ class BackendConnection(asyncio.Protocol):
         while not self._head_done:
             if self._error is not None:
                 raise self._error
-            await self._wait()
+            # ``_wait`` inlined: every exchange waits here once, and a coroutine per
+            # request is a measurable part of a small GET.
+            waiter = self._waiter = self._loop.create_future()
+            if self._watchdog is None and not self._lost:
+                self._watchdog = self._loop.call_at(
+                    self._last_progress + self._read_timeout, self._check_progress
+                )
+            try:
+                await waiter
+            finally:
+                self._waiter = None
 
     def _start(self, *, head_only: bool, close: bool) -> None:
         if self._parser_spent:
@@ -303,6 +311,24 @@ class BackendConnection(asyncio.Protocol):
             raise TransportError(
                 f"upload body of {sent} bytes, its content-length said {content_length}"
             )
+
+    def take_body(self) -> list[bytes]:
+        """Every buffered chunk, once the body has ended (the connection is then reusable)."""
+        assert self._body_done
+        chunks = list(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        if self._reading_paused:
+            self._reading_paused = False
+            if not self._lost:
+                assert self._transport is not None
+                self._transport.resume_reading()
+        return chunks
+
+    @property
+    def body_done(self) -> bool:
+        """The whole body has arrived (some of it may still be buffered)."""
+        return self._body_done
 
     def next_chunk(self) -> bytes | None:
         """The oldest buffered body chunk, or ``None`` when none is waiting."""
@@ -367,10 +393,13 @@ class BackendConnection(asyncio.Protocol):
         self._wake()
 
     def _close_delimited(self) -> bool:
-        headers = self.headers
-        if "content-length" in headers:
-            return False
-        return "chunked" not in headers.get("transfer-encoding", "").lower()
+        for name, value in self.raw_headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                return False
+            if lowered == b"transfer-encoding" and b"chunked" in value.lower():
+                return False
+        return True
 
     def close(self) -> None:
         """End a connection in a clean state (idle, expired)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from multidict import CIMultiDict, MultiMapping
 
 # Never passed from a backend response to the client (upstream §9.2): hop-by-hop headers,
@@ -71,6 +73,42 @@ def _passes(name: str) -> bool:
     if len(_RESPONSE_HEADER_VERDICTS) < _MAX_REMEMBERED_VERDICTS:
         _RESPONSE_HEADER_VERDICTS[name] = passes
     return passes
+
+
+# The same verdicts keyed by the name's bytes as a transport received them: the decoded name
+# when the header passes, ``None`` when it does not.
+_RAW_RESPONSE_HEADER_VERDICTS: dict[bytes, str | None] = {}
+# Not a header name a parser lets through (names are never empty).
+_UNSEEN = ""
+
+
+def filter_raw_response_headers(
+    raw: Iterable[tuple[bytes, bytes]],
+) -> tuple[CIMultiDict[str], int | None]:
+    """:func:`filter_response_headers` over undecoded ``(name, value)`` fields, in one pass
+    that also finds the declared ``Content-Length`` (``None`` if absent or not a number).
+
+    Only the fields that pass are decoded (UTF-8, undecodable bytes kept as surrogates).
+    """
+    verdicts = _RAW_RESPONSE_HEADER_VERDICTS
+    kept: list[tuple[str, str]] = []
+    length: int | None = None
+    seen_length = False
+    for name, value in raw:
+        shown = verdicts.get(name, _UNSEEN)
+        if shown is _UNSEEN:
+            decoded = name.decode("utf-8", "surrogateescape")
+            shown = decoded if _passes(decoded) else None
+            if len(verdicts) < _MAX_REMEMBERED_VERDICTS:
+                verdicts[name] = shown
+        if shown is not None:
+            kept.append((shown, value.decode("utf-8", "surrogateescape")))
+        elif not seen_length and len(name) == 14 and name.lower() == b"content-length":
+            # The first one counts, as a multidict's ``get`` would have it.
+            seen_length = True
+            if value.isdigit():  # ASCII digits only, unlike str.isdigit
+                length = int(value)
+    return CIMultiDict(kept), length
 
 
 def filter_response_headers(headers: MultiMapping[str]) -> CIMultiDict[str]:

@@ -34,6 +34,9 @@ class BackendPool:
         self._max_entries = max_entries
         self._backends: OrderedDict[int, tuple[BucketConfig, ProxyBackend]] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
+        # The entry last handed out: already the most recently used, so a request for the
+        # same bucket needs no lookup and no reordering (most traffic hits few buckets).
+        self._last: tuple[BucketConfig, ProxyBackend] | None = None
 
     @property
     def services(self) -> BackendServices:
@@ -48,12 +51,17 @@ class BackendPool:
         return self._factories.get(BACKEND_TYPE_ALIASES.get(backend_type, backend_type))
 
     def get(self, config: BucketConfig) -> ProxyBackend:
+        entry = self._last
+        if entry is not None and entry[0] is config:
+            return entry[1]
         entry = self._backends.get(id(config))
         if entry is not None and entry[0] is config:
             self._backends.move_to_end(id(config))
+            self._last = entry
             return entry[1]
         backend = self.build(config)
-        self._backends[id(config)] = (config, backend)
+        entry = self._last = (config, backend)
+        self._backends[id(config)] = entry
         if len(self._backends) > self._max_entries:
             _, (_, evicted) = self._backends.popitem(last=False)
             self._close_later(evicted)
@@ -81,3 +89,4 @@ class BackendPool:
         for _, backend in self._backends.values():
             await backend.close()
         self._backends.clear()
+        self._last = None

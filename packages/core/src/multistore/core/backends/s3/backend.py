@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
 import xmltodict
@@ -37,6 +38,7 @@ from multistore.core.backends.headers import (
     READ_REQUEST_HEADERS,
     WRITE_REQUEST_HEADERS,
     WRITE_REQUEST_PREFIXES,
+    filter_raw_response_headers,
     filter_response_headers,
     pick_headers,
 )
@@ -76,6 +78,9 @@ from multistore.core.s3.xml import parse_timestamp, xml_text
 logger = logging.getLogger("multistore.core.backends.s3")
 
 MAX_ERROR_BODY = 64 << 10
+# A body up to this size that has arrived whole with the response head is answered from
+# memory (one bytes object); larger ones stream chunk by chunk as they came.
+_SMALL_BODY = 64 << 10
 # A listed object without a readable LastModified is a backend defect; show it as the epoch.
 _EPOCH = datetime.fromtimestamp(0, UTC)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
@@ -195,8 +200,8 @@ class S3Backend(S3WritePaths):
         payload_hash: str = UNSIGNED_PAYLOAD,
     ) -> TransportResponse:
         """Sign and send one request; ``path`` must already be wire-encoded."""
-        canonical_query = canonical_query_from_params(query)
-        out = dict(headers or {})
+        canonical_query = canonical_query_from_params(query) if query else ""
+        out = dict(headers) if headers else {}
         out["user-agent"] = self._user_agent
         signer = self._signer if self._dynamic is None else await self._signer_for(self._dynamic)
         if signer is not None:
@@ -205,7 +210,7 @@ class S3Backend(S3WritePaths):
         # One retry when nothing is lost by it: the method is idempotent and the body (if
         # any) is in memory. A pooled connection the backend closed while idle fails on
         # reuse, and a second attempt on a fresh connection is what every SDK does too.
-        attempts = 2 if method in _IDEMPOTENT and not isinstance(body, AsyncIterator) else 1
+        attempts = 2 if method in _IDEMPOTENT and (body is None or isinstance(body, bytes)) else 1
         for attempt in range(attempts):
             try:
                 return await self._transport.request(method, url, headers=out, body=body)
@@ -284,21 +289,42 @@ class S3Backend(S3WritePaths):
         return message
 
     def _streaming(self, response: TransportResponse, *, head: bool) -> StreamingResponse:
-        headers = filter_response_headers(response.headers)
-        length = response.headers.get("Content-Length")
-        body = _empty() if head else response.iter_chunks()
+        # Two extras of the server runtime's client (``multistore.http_client``), used when
+        # present: header fields kept undecoded, filtered here with the length found in the
+        # same pass; and a body that arrived whole with the head, taken at once so the
+        # connection is back in the pool before the client is answered.
+        raw: list[tuple[bytes, bytes]] | None = getattr(response, "raw_headers", None)
+        if raw is not None:
+            headers, content_length = filter_raw_response_headers(raw)
+        else:
+            headers = filter_response_headers(response.headers)
+            length = response.headers.get("Content-Length")
+            content_length = int(length) if length and length.isdigit() else None
+        take: Callable[[int], bytes | None] | None = getattr(response, "take_complete_body", None)
+        whole = None if take is None else take(0 if head else _SMALL_BODY)
+        if whole is not None:
+            return StreamingResponse(
+                status=response.status,
+                headers=headers,
+                body=_empty() if head else _one_chunk(whole),
+                content_length=content_length,
+            )
         return StreamingResponse(
             status=response.status,
             headers=headers,
-            body=body,
-            content_length=int(length) if length and length.isdigit() else None,
+            body=_empty() if head else response.iter_chunks(),
+            content_length=content_length,
             release=response.release,
         )
 
     # --- objects ---------------------------------------------------------------------------
 
     async def _read(self, method: str, request: ObjectRequest) -> StreamingResponse:
-        query = [(k, v) for k, v in request.query.items() if k in READ_QUERY_PARAMETERS]
+        query = (
+            [(k, v) for k, v in request.query.items() if k in READ_QUERY_PARAMETERS]
+            if request.query
+            else []
+        )
         headers = pick_headers(request.headers, READ_REQUEST_HEADERS)
         requested_range = headers.pop("range", None)
         if requested_range is not None and is_usable_range(requested_range):
@@ -310,16 +336,19 @@ class S3Backend(S3WritePaths):
             headers=headers,
             payload_hash=EMPTY_SHA256,
         )
-        if response.status == 416 and requested_range is not None:
-            await self._unsatisfiable(response, request, query, requested_range)
-        if response.status == 304:
-            # Caches revalidate with the validators a 304 repeats; keep what S3 sent with it
-            # (ETag, Last-Modified, Cache-Control, Expires, version id), not the body's type.
-            kept = filter_response_headers(response.headers)
-            kept.popall("content-type", None)
-            await response.release()
-            raise NotModified(headers=kept)
-        await self.raise_for_status(response, request.key)
+        status = response.status
+        if status >= 300:  # checked here: most reads succeed, and a call is no free check
+            if status == 416 and requested_range is not None:
+                await self._unsatisfiable(response, request, query, requested_range)
+            if status == 304:
+                # Caches revalidate with the validators a 304 repeats; keep what S3 sent
+                # with it (ETag, Last-Modified, Cache-Control, Expires, version id), not the
+                # body's type.
+                kept = filter_response_headers(response.headers)
+                kept.popall("content-type", None)
+                await response.release()
+                raise NotModified(headers=kept)
+            await self.raise_for_status(response, request.key)
         return self._streaming(response, head=method == "HEAD")
 
     async def _unsatisfiable(
@@ -348,11 +377,12 @@ class S3Backend(S3WritePaths):
         error.resource = resource
         raise error
 
-    async def get_object(self, request: ObjectRequest) -> StreamingResponse:
-        return await self._read("GET", request)
+    # Plain functions handing back ``_read``'s coroutine: one coroutine less per request.
+    def get_object(self, request: ObjectRequest) -> Coroutine[Any, Any, StreamingResponse]:
+        return self._read("GET", request)
 
-    async def head_object(self, request: ObjectRequest) -> StreamingResponse:
-        return await self._read("HEAD", request)
+    def head_object(self, request: ObjectRequest) -> Coroutine[Any, Any, StreamingResponse]:
+        return self._read("HEAD", request)
 
     async def put_object(
         self, request: ObjectRequest, body: RequestBody, content_length: int | None
@@ -454,6 +484,11 @@ def _write_headers(headers: Mapping[str, str]) -> dict[str, str]:
     if algorithm and f"x-amz-checksum-{algorithm.lower()}" not in picked:
         picked.pop("x-amz-sdk-checksum-algorithm")
     return picked
+
+
+async def _one_chunk(body: bytes) -> AsyncIterator[bytes]:
+    if body:
+        yield body
 
 
 async def _empty() -> AsyncIterator[bytes]:
