@@ -8,7 +8,7 @@ preconditions, so they are evaluated atomically by the store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 
 from multidict import CIMultiDict, MultiMapping
@@ -54,6 +54,7 @@ from multistore.core.errors import (
     PreconditionFailed,
 )
 from multistore.core.http import (
+    ChunkBody,
     Headers,
     RequestBody,
     Response,
@@ -177,7 +178,7 @@ class AzureBackend(AzureWire, AzureUploads, AzureCopies):
         return StreamingResponse(
             status=status or response.status,
             headers=headers,
-            body=_empty() if head else response.iter_chunks(),
+            body=ChunkBody() if head else response.iter_chunks(),
             content_length=length,
             release=response.release,
         )
@@ -407,11 +408,6 @@ def _page_of(names: Sequence[tuple[str, ListEntry | None]]) -> ListPage:
         else:
             page.entries.append(entry)
     return page
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this function an async generator
 
 
 __all__ = ["AzureBackend"]

@@ -142,6 +142,27 @@ class StreamingResponse:
             await release()
 
 
+class ChunkBody:
+    """A response body already in memory, as one chunk (or none): an async iterator that
+    is not an async generator, whose first step would register it with the event loop's
+    finalizer bookkeeping (a weak set, in Python) on every small GET."""
+
+    __slots__ = ("_chunk",)
+
+    def __init__(self, chunk: bytes = b"") -> None:
+        self._chunk = chunk
+
+    def __aiter__(self) -> ChunkBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = self._chunk
+        if not chunk:
+            raise StopAsyncIteration
+        self._chunk = b""
+        return chunk
+
+
 GatewayResponse = Response | StreamingResponse
 
 

@@ -10,7 +10,6 @@ enforces them at commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from multidict import CIMultiDict
@@ -34,7 +33,7 @@ from multistore.core.errors import (
     NoSuchKey,
     S3Error,
 )
-from multistore.core.http import Headers, RequestBody, Response, StreamingResponse
+from multistore.core.http import ChunkBody, Headers, RequestBody, Response, StreamingResponse
 from multistore.core.s3.conditions import (
     ObjectState,
     delete_conditions,
@@ -149,7 +148,7 @@ class GcsBackend(DelegatedMultipart):
         resource = await self._existing(request)
         status, headers, _ = self._answer(request, resource)
         return StreamingResponse(
-            status, headers, _empty(), content_length=int(headers["Content-Length"])
+            status, headers, ChunkBody(), content_length=int(headers["Content-Length"])
         )
 
     async def get_object(self, request: ObjectRequest) -> StreamingResponse:
@@ -157,7 +156,7 @@ class GcsBackend(DelegatedMultipart):
         status, headers, byte_range = self._answer(request, resource)
         length = int(headers["Content-Length"])
         if length == 0:
-            return StreamingResponse(status, headers, _empty(), content_length=0)
+            return StreamingResponse(status, headers, ChunkBody(), content_length=0)
         # ``accept-encoding: gzip`` stops GCS from decompressing gzip-encoded objects on the
         # way (S3 serves stored bytes as they are); ifGenerationMatch pins the bytes to the
         # metadata the headers came from.
@@ -342,11 +341,6 @@ class GcsBackend(DelegatedMultipart):
 
     async def close(self) -> None:
         return None
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this function an async generator
 
 
 __all__ = ["GcsBackend"]

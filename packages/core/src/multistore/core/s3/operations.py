@@ -118,6 +118,10 @@ class S3Request:
         return self.op not in _BUCKET_LEVEL
 
 
+_PLAIN_OBJECT_OPS = {"GET": Op.GET_OBJECT, "HEAD": Op.HEAD_OBJECT, "DELETE": Op.DELETE_OBJECT}
+"""What a method means on a key when the request has no query at all."""
+
+
 def split_bucket_and_key(
     request: RequestInfo, virtual_host_domain: str | None
 ) -> tuple[str, str, bool]:
@@ -164,8 +168,12 @@ def _part_number(query: MultiDict[str]) -> int:
 def parse_s3_request(request: RequestInfo, *, virtual_host_domain: str | None = None) -> S3Request:
     """Classify ``request``; unknown sub-resources and methods are 501, never a guess."""
     method = request.method
-    query = request.query
     bucket, key, virtual_hosted = split_bucket_and_key(request, virtual_host_domain)
+    if key and not request.raw_query and method in _PLAIN_OBJECT_OPS:
+        # Most requests: an object read or delete without a query (a PUT may be a copy).
+        validate_key(key)
+        return S3Request(_PLAIN_OBJECT_OPS[method], bucket, key, virtual_hosted=virtual_hosted)
+    query = request.query
 
     unsupported = UNSUPPORTED_SUBRESOURCES.intersection(query.keys()) if query else None
     if unsupported:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -57,6 +57,7 @@ from multistore.core.errors import (
     backend_client_error,
 )
 from multistore.core.http import (
+    ChunkBody,
     HttpTransport,
     OutboundBody,
     RequestBody,
@@ -306,13 +307,13 @@ class S3Backend(S3WritePaths):
             return StreamingResponse(
                 status=response.status,
                 headers=headers,
-                body=_empty() if head else _one_chunk(whole),
+                body=ChunkBody() if head else ChunkBody(whole),
                 content_length=content_length,
             )
         return StreamingResponse(
             status=response.status,
             headers=headers,
-            body=_empty() if head else response.iter_chunks(),
+            body=ChunkBody() if head else response.iter_chunks(),
             content_length=content_length,
             release=response.release,
         )
@@ -484,16 +485,6 @@ def _write_headers(headers: Mapping[str, str]) -> dict[str, str]:
     if algorithm and f"x-amz-checksum-{algorithm.lower()}" not in picked:
         picked.pop("x-amz-sdk-checksum-algorithm")
     return picked
-
-
-async def _one_chunk(body: bytes) -> AsyncIterator[bytes]:
-    if body:
-        yield body
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this function an async generator
 
 
 def _log_level(status: int, code: str) -> int:
