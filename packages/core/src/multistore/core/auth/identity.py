@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from multistore.core.auth.sigv4 import (
@@ -14,7 +15,11 @@ from multistore.core.auth.sigv4 import (
 from multistore.core.config import AccessScope, StoredCredential
 from multistore.core.errors import AccessDenied, ExpiredToken, InvalidAccessKeyId
 from multistore.core.http import RequestInfo
-from multistore.core.registry import CredentialRegistry, TemporaryCredentialResolver
+from multistore.core.registry import (
+    CachedCredentialRegistry,
+    CredentialRegistry,
+    TemporaryCredentialResolver,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,13 @@ class IdentityResolver:
     ) -> None:
         self._credentials = credentials
         self._temporary = temporary_credentials
+        # A registry that can answer from memory (CachedCredentialRegistry) is asked that
+        # way first: a signed request then awaits nothing to find its key.
+        self._cached_credential: Callable[[str], StoredCredential | None] | None = (
+            credentials.cached_credential
+            if isinstance(credentials, CachedCredentialRegistry)
+            else None
+        )
         # The Identity of each stored credential, built once: it is immutable, and a
         # credential that changes (a reload, a rotated key) is a new object, which misses.
         self._stored_identities: dict[str, tuple[StoredCredential, Identity]] = {}
@@ -80,7 +92,16 @@ class IdentityResolver:
         if parsed.session_token:
             identity, secret = self._from_session_token(parsed, now)
         else:
-            identity, secret = await self._from_stored_credential(parsed, now)
+            access_key_id = parsed.access_key_id
+            cred = None
+            if self._cached_credential is not None:
+                cred = self._cached_credential(access_key_id)
+            if cred is None:
+                cred = await self._credentials.get_credential(access_key_id)
+                if cred is None:
+                    raise InvalidAccessKeyId()
+            identity = self._stored_identity(cred, now)
+            secret = cred.secret_access_key
         verified = verify_signature(
             parsed, request, secret, now=now, virtual_hosted_bucket=virtual_hosted_bucket
         )
@@ -104,12 +125,7 @@ class IdentityResolver:
         )
         return identity, creds.secret_access_key
 
-    async def _from_stored_credential(
-        self, parsed: ParsedSignature, now: float
-    ) -> tuple[Identity, str]:
-        cred = await self._credentials.get_credential(parsed.access_key_id)
-        if cred is None:
-            raise InvalidAccessKeyId()
+    def _stored_identity(self, cred: StoredCredential, now: float) -> Identity:
         # Checked before the signature, so a disabled key learns nothing from timing.
         if not cred.enabled:
             raise AccessDenied("the access key is disabled")
@@ -117,7 +133,7 @@ class IdentityResolver:
             raise ExpiredToken("the access key has expired")
         cached = self._stored_identities.get(cred.access_key_id)
         if cached is not None and cached[0] is cred:
-            return cached[1], cred.secret_access_key
+            return cached[1]
         identity = Identity(
             principal=cred.principal_name,
             scopes=cred.allowed_scopes,
@@ -126,4 +142,4 @@ class IdentityResolver:
         if len(self._stored_identities) >= _MAX_CACHED_IDENTITIES:
             self._stored_identities.clear()
         self._stored_identities[cred.access_key_id] = (cred, identity)
-        return identity, cred.secret_access_key
+        return identity
