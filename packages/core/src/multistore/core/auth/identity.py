@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from multistore.core.auth.sigv4 import (
     ParsedSignature,
@@ -12,7 +12,7 @@ from multistore.core.auth.sigv4 import (
     parse_signature,
     verify_signature,
 )
-from multistore.core.config import AccessScope, StoredCredential
+from multistore.core.config import AccessScope, Action, BucketConfig, StoredCredential
 from multistore.core.errors import AccessDenied, ExpiredToken, InvalidAccessKeyId
 from multistore.core.http import RequestInfo
 from multistore.core.registry import (
@@ -30,6 +30,12 @@ class Identity:
     scopes: tuple[AccessScope, ...] = ()
     access_key_id: str | None = None
     role_id: str | None = None  # set for temporary credentials minted from a role
+    # What the scopes grant per (bucket, action), worked out on first use by
+    # authorize.is_authorized: an Identity lives as long as its credential does, so each
+    # request of a key after the first answers with one lookup. Not part of equality.
+    grants: dict[tuple[str, Action], tuple[BucketConfig, Grant]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @property
     def is_anonymous(self) -> bool:
@@ -39,6 +45,10 @@ class Identity:
     def display(self) -> str:
         return self.principal or "anonymous"
 
+
+# What a set of scopes grants for one action on one bucket: every key (True), no key
+# (False), or the keys under these prefixes (authorize.key_matches_prefix).
+Grant = bool | tuple[str, ...]
 
 ANONYMOUS = Identity(principal=None)
 _MAX_CACHED_IDENTITIES = 4096
