@@ -795,4 +795,4 @@ def test_verification_builds_the_same_canonical_request_as_the_helpers() -> None
     assert verify(request).seed_signature == request.headers["Authorization"][-64:]
     verify(with_header(request, "Range", "bytes=0-2"))  # not signed: may change
     with pytest.raises(SignatureDoesNotMatch):
-        verify(with_header(request, "X-Amz-Meta-Note", "a b c,second"))
+        verify(with_header(request, "X-Amz-Meta-Note", "a b c,third"))
