@@ -48,17 +48,6 @@ class BucketRegistry(Protocol):
     def bucket_owner(self) -> BucketOwner: ...
 
 
-@runtime_checkable
-class CachedBucketRegistry(BucketRegistry, Protocol):
-    """A bucket registry that can also answer from memory, without awaiting.
-
-    ``cached_bucket`` returns what ``get_bucket`` would return right now if that is known
-    without any I/O, else ``None`` (the caller then awaits ``get_bucket``).
-    """
-
-    def cached_bucket(self, name: str) -> ResolvedBucket | None: ...
-
-
 class CredentialRegistry(Protocol):
     """Long-lived access keys and STS roles."""
 

@@ -63,10 +63,6 @@ class ReloadableProvider:
     async def get_bucket(self, name: str) -> ResolvedBucket | None:
         return self._current.cached_bucket(name)
 
-    def cached_bucket(self, name: str) -> ResolvedBucket | None:
-        """``get_bucket`` without awaiting (see ``CachedBucketRegistry``)."""
-        return self._current.cached_bucket(name)
-
     async def list_buckets(self) -> list[BucketEntry]:
         return await self._current.list_buckets()
 
@@ -74,10 +70,6 @@ class ReloadableProvider:
         return self._current.bucket_owner()
 
     async def get_credential(self, access_key_id: str) -> StoredCredential | None:
-        return self._current.cached_credential(access_key_id)
-
-    def cached_credential(self, access_key_id: str) -> StoredCredential | None:
-        """``get_credential`` without awaiting (see ``CachedCredentialRegistry``)."""
         return self._current.cached_credential(access_key_id)
 
     async def get_role(self, role_id: str) -> RoleConfig | None:
