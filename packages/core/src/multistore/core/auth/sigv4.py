@@ -36,7 +36,6 @@ from multistore.core.auth.canonical import (
     hmac_sha256_states,
     log_signing_steps,
     logger,
-    wire_bytes,
 )
 from multistore.core.auth.signed_headers import require_signed_headers
 from multistore.core.auth.sigv2 import verify_v2_query
@@ -206,6 +205,7 @@ def verify_signature(
     creq_parts += ("", ";".join(signed_headers), parsed.payload_hash)
     creq = "\n".join(creq_parts)
     creq_hash = SHA256_INITIAL.copy()
+    # Each encode is canonical.wire_bytes inlined: undecodable bytes go back as received.
     creq_hash.update(creq.encode("utf-8", "surrogateescape"))
     signing_key, scope, inner_state, outer_state = _signing_states(
         secret_access_key, parsed.scope_date, parsed.region, parsed.service
@@ -217,7 +217,9 @@ def verify_signature(
     outer = outer_state.copy()
     outer.update(inner.digest())
     expected = outer.hexdigest()
-    if not hmac.compare_digest(expected.encode(), wire_bytes(parsed.signature)):
+    if not hmac.compare_digest(
+        expected.encode(), parsed.signature.encode("utf-8", "surrogateescape")
+    ):
         log_signing_steps("SigV4 signature mismatch", creq, sts)
         raise SignatureDoesNotMatch()
     if logger.isEnabledFor(logging.DEBUG):
@@ -271,6 +273,11 @@ def _parse_authorization_header(value: str, request: RequestInfo) -> ParsedSigna
         )
     headers = request.headers
     amz_date = headers.get("x-amz-date")
+    payload_hash = headers.get("x-amz-content-sha256")
+    # The two values of nearly every request are taken as they are; anything else is
+    # checked (and a missing header handled) by _header_payload_hash.
+    if payload_hash != EMPTY_SHA256 and payload_hash != UNSIGNED_PAYLOAD:
+        payload_hash = _header_payload_hash(request)
     # Positional: this runs for every signed request, and keywords cost a little each.
     return ParsedSignature(
         "header",
@@ -282,7 +289,7 @@ def _parse_authorization_header(value: str, request: RequestInfo) -> ParsedSigna
         region,
         service,
         _parse_signed_headers(signed_headers, AuthorizationHeaderMalformed),
-        _header_payload_hash(request),
+        payload_hash,
     )
 
 
@@ -449,8 +456,7 @@ def _header_payload_hash(request: RequestInfo) -> str:
             return EMPTY_SHA256
         raise InvalidRequest("Missing required header for this request: x-amz-content-sha256")
     if not (
-        declared == EMPTY_SHA256  # every GET, HEAD and DELETE: spares the regular expression
-        or declared == UNSIGNED_PAYLOAD
+        declared == UNSIGNED_PAYLOAD
         or declared in STREAMING_PAYLOAD_SENTINELS
         or _SHA256_HEX.fullmatch(declared)
     ):
