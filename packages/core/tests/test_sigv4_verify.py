@@ -796,3 +796,22 @@ def test_verification_builds_the_same_canonical_request_as_the_helpers() -> None
     verify(with_header(request, "Range", "bytes=0-2"))  # not signed: may change
     with pytest.raises(SignatureDoesNotMatch):
         verify(with_header(request, "X-Amz-Meta-Note", "a b c,third"))
+
+
+def test_a_remembered_authorization_head_parses_as_the_first_time() -> None:
+    head = f"AWS4-HMAC-SHA256 Credential={GOOD_CREDENTIAL}, SignedHeaders=host;x-amz-date, "
+    for _ in range(2):  # the second round finds the head remembered
+        parsed = parse_signature(_request_with_authorization(head + "Signature=" + "ab" * 32))
+        assert parsed is not None
+        assert (parsed.access_key_id, parsed.signed_headers) == (ACCESS_KEY, ("host", "x-amz-date"))
+        # Not lower-case hex: the general parser's fields, then a mismatch, as before.
+        upper = parse_signature(_request_with_authorization(head + "Signature=" + "AB" * 32))
+        assert upper is not None
+        assert (upper.access_key_id, upper.signature) == (ACCESS_KEY, "AB" * 32)
+        with pytest.raises(AuthorizationHeaderMalformed, match="Signature"):
+            parse_signature(_request_with_authorization(head + "Signature="))
+        spaced = parse_signature(_request_with_authorization(head + "Signature= " + "ab" * 32))
+        assert spaced is not None
+        assert spaced.signature == "ab" * 32
+        with pytest.raises(SignatureDoesNotMatch):
+            verify(_request_with_authorization(head + "Signature=" + "ab" * 32))

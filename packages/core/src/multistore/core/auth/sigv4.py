@@ -75,6 +75,17 @@ _CANONICAL_AUTHORIZATION = re.compile(
     + r", ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)"
 )
 
+# Everything before "Signature=" in an Authorization header (algorithm, credential scope,
+# SignedHeaders) is the same on every request of a client for a day; only the signature
+# changes. So a head that matched _CANONICAL_AUTHORIZATION once is kept with its fields,
+# and a header made of a known head and an alphanumeric signature is not matched again:
+# the regular expression would accept it and give the same fields. (A signature that is
+# alphanumeric but not lower-case hex, which the expression refuses, gets those same
+# fields from the general parser, and then fails to match.) Bounded like the other caches.
+_MAX_CACHED_HEADS = 1024
+_MAX_CACHED_HEAD_LENGTH = 512
+_AUTHORIZATION_HEADS: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {}
+
 
 # Not frozen: one of each is built per signed request, and a frozen dataclass's __init__
 # sets every field through object.__setattr__ (2.3 against 0.8 µs for this one).
@@ -263,14 +274,24 @@ def _query_auth_kind(request: RequestInfo) -> Literal["query", "v2-query"] | Non
 
 
 def _parse_authorization_header(value: str, request: RequestInfo) -> ParsedSignature:
-    match = _CANONICAL_AUTHORIZATION.fullmatch(value)
-    if match is not None:
-        access_key_id, scope_date, region, service, signed_headers, signature = match.groups()
+    head, marker, signature = value.rpartition("Signature=")
+    known = _AUTHORIZATION_HEADS.get(head) if marker and signature.isalnum() else None
+    if known is not None:
+        access_key_id, scope_date, region, service, signed_names = known
     else:
-        credential, signed_headers, signature = _authorization_fields(value)
-        access_key_id, scope_date, region, service = _parse_credential(
-            credential, AuthorizationHeaderMalformed
-        )
+        match = _CANONICAL_AUTHORIZATION.fullmatch(value)
+        if match is not None:
+            access_key_id, scope_date, region, service, signed_headers, signature = match.groups()
+        else:
+            credential, signed_headers, signature = _authorization_fields(value)
+            access_key_id, scope_date, region, service = _parse_credential(
+                credential, AuthorizationHeaderMalformed
+            )
+        signed_names = _parse_signed_headers(signed_headers, AuthorizationHeaderMalformed)
+        if match is not None and len(head) <= _MAX_CACHED_HEAD_LENGTH:
+            if len(_AUTHORIZATION_HEADS) >= _MAX_CACHED_HEADS:
+                _AUTHORIZATION_HEADS.clear()
+            _AUTHORIZATION_HEADS[head] = (access_key_id, scope_date, region, service, signed_names)
     headers = request.headers
     amz_date = headers.get("x-amz-date")
     payload_hash = headers.get("x-amz-content-sha256")
@@ -288,7 +309,7 @@ def _parse_authorization_header(value: str, request: RequestInfo) -> ParsedSigna
         scope_date,
         region,
         service,
-        _parse_signed_headers(signed_headers, AuthorizationHeaderMalformed),
+        signed_names,
         payload_hash,
     )
 
