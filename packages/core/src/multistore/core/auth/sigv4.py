@@ -64,10 +64,10 @@ _V4_AUTH_PARAMS = (
 _V2_AUTH_PARAMS = ("AWSAccessKeyId", "Signature", "Expires", "x-amz-security-token")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # The Authorization header as SDKs write it: one regular-expression match, credential scope
-# included, instead of splitting and stripping each component. It accepts exactly what the
-# general parser accepts in that spelling; any other spelling (other spacing, another
-# order, a missing part, a malformed scope) takes the general parser, which also words the
-# errors.
+# included, instead of splitting and stripping each component. Whatever it accepts, the
+# general parser accepts too, with the same fields; any other spelling (other spacing,
+# another order, a missing part, a malformed scope) takes the general parser, which also
+# words the errors.
 _CANONICAL_AUTHORIZATION = re.compile(
     ALGORITHM
     + r" Credential=([^/,\s]+)/([^/,\s]+)/([^/,\s]+)/([^/,\s]+)/"
