@@ -94,3 +94,37 @@ def test_batch_delete_coarse_check() -> None:
     deleter = who(scope("private", Action.DELETE_OBJECT, prefixes=("tmp/",)))
     assert allows_any_key(deleter, PRIVATE, Action.DELETE_OBJECT)
     assert not allows_any_key(ANONYMOUS, PUBLIC, Action.DELETE_OBJECT)
+
+
+def test_remembered_grants_still_decide_each_key() -> None:
+    # What is remembered per bucket and action is the prefixes, never one key's answer.
+    reader = who(scope("private", Action.GET_OBJECT, prefixes=("data", "logs/")))
+    assert is_authorized(reader, PRIVATE, Action.GET_OBJECT, "data/x")
+    assert not is_authorized(reader, PRIVATE, Action.GET_OBJECT, "data-private/x")
+    assert is_authorized(reader, PRIVATE, Action.GET_OBJECT, "logs/2024")
+    assert not is_authorized(reader, PRIVATE, Action.PUT_OBJECT, "data/x")
+    assert is_authorized(reader, PRIVATE, Action.HEAD_OBJECT, "data")
+    # Two scopes, one unrestricted: every key.
+    both = who(scope("private", Action.GET_OBJECT, prefixes=("data/",)),
+               scope("*", Action.GET_OBJECT))  # fmt: skip
+    assert is_authorized(both, PRIVATE, Action.GET_OBJECT, "elsewhere")
+
+
+def test_remembered_grants_follow_a_reloaded_bucket() -> None:
+    # Same name, new configuration object (a reload): decided again, not remembered.
+    grant = scope("locked", Action.GET_OBJECT)
+    caller = who(grant, role="other")
+    open_bucket = BucketConfig(name="locked", backend_type="file")
+    assert is_authorized(caller, open_bucket, Action.GET_OBJECT, "k")
+    assert not is_authorized(caller, ROLE_LOCKED, Action.GET_OBJECT, "k")
+    assert is_authorized(caller, open_bucket, Action.GET_OBJECT, "k")
+
+
+def test_remembered_grants_are_bounded_and_not_part_of_equality() -> None:
+    caller = who(scope("*", Action.GET_OBJECT))
+    for n in range(3000):
+        bucket = BucketConfig(name=f"b{n}", backend_type="file")
+        assert is_authorized(caller, bucket, Action.GET_OBJECT, "k")
+    assert 0 < len(caller.grants) <= 1024
+    assert caller == who(scope("*", Action.GET_OBJECT))
+    assert hash(caller) == hash(who(scope("*", Action.GET_OBJECT)))

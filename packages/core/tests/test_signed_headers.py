@@ -13,7 +13,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from multidict import CIMultiDict
 
-from multistore.core.auth.signed_headers import HeadersNotSigned, unsigned_headers
+from multistore.core.auth.signed_headers import (
+    HeadersNotSigned,
+    require_signed_headers,
+    unsigned_headers,
+)
 from multistore.core.auth.sigv4 import parse_signature, verify_signature
 from multistore.core.errors import AuthorizationQueryParametersError, render_error_xml
 from multistore.core.http import RequestInfo
@@ -148,3 +152,27 @@ def test_repeated_query_auth_parameter_is_refused(extra: str) -> None:
 
 def _fail() -> object:
     raise AssertionError("the request should carry a signature")
+
+
+def test_required_signing_is_decided_per_request_whatever_came_before() -> None:
+    # The answer is remembered per combination of header names, signed list and kind of
+    # authentication; a request differing in any of them is checked on its own.
+    signed = ("host", "x-amz-date")
+    plain = _headers(("Host", "h"), ("X-Amz-Date", "d"))
+    with_meta = _headers(("Host", "h"), ("X-Amz-Date", "d"), ("X-Amz-Meta-A", "1"))
+    with_md5 = _headers(("Host", "h"), ("X-Amz-Date", "d"), ("Content-MD5", "x"))
+    for _ in range(2):
+        require_signed_headers(plain, signed, header_auth=True)
+        with pytest.raises(HeadersNotSigned) as caught:
+            require_signed_headers(with_meta, signed, header_auth=True)
+        assert caught.value.names == ("x-amz-meta-a",)
+        require_signed_headers(with_meta, (*signed, "x-amz-meta-a"), header_auth=True)
+        require_signed_headers(with_md5, signed, header_auth=False)
+        with pytest.raises(HeadersNotSigned):
+            require_signed_headers(with_md5, signed, header_auth=True)
+    # Names too long to be remembered are still checked, every time.
+    long_name = "x-amz-meta-" + "a" * 2000
+    for _ in range(2):
+        with pytest.raises(HeadersNotSigned):
+            require_signed_headers(_headers(("Host", "h"), (long_name, "v")), ("host",),
+                                   header_auth=False)  # fmt: skip

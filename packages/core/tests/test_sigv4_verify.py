@@ -23,7 +23,16 @@ from botocore.credentials import Credentials
 from botocore.utils import percent_encode
 from multidict import CIMultiDict
 
-from multistore.core.auth.canonical import derive_signing_key
+from multistore.core.auth.canonical import (
+    canonical_headers,
+    canonical_query_string,
+    canonical_request,
+    credential_scope,
+    derive_signing_key,
+    hash_canonical_request,
+    signature_hex,
+    string_to_sign,
+)
 from multistore.core.auth.sigv4 import (
     ParsedSignature,
     VerifiedSignature,
@@ -746,3 +755,63 @@ def test_nothing_is_logged_unless_debug_is_enabled(caplog: pytest.LogCaptureFixt
     with pytest.raises(SignatureDoesNotMatch):
         verify(request, secret="wrong")
     assert not [r for r in caplog.records if r.name == "multistore.core.auth"]
+
+
+# --- verification spells out canonical.py's steps: hold it to them ------------------------
+
+
+def _signed_by_the_helpers(headers: list[tuple[str, str]], signed: tuple[str, ...]) -> RequestInfo:
+    """A request signed with canonical.py's step functions, as the outbound signer does."""
+    raw_query = "b=2&a=%7e+x"
+    received = CIMultiDict(headers)
+    creq = canonical_request(
+        "PUT",
+        "/bucket/caf%C3%A9",
+        canonical_query_string(raw_query),
+        canonical_headers(received, signed),
+        ";".join(signed),
+        "UNSIGNED-PAYLOAD",
+    )
+    scope = credential_scope("20250101", "us-east-1", "s3")
+    sts = string_to_sign("20250101T120000Z", scope, hash_canonical_request(creq))
+    signature = signature_hex(derive_signing_key(SECRET, "20250101", "us-east-1", "s3"), sts)
+    received["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, "
+        f"SignedHeaders={';'.join(signed)}, Signature={signature}"
+    )
+    return RequestInfo(
+        method="PUT", raw_path="/bucket/caf%C3%A9", raw_query=raw_query, headers=received
+    )
+
+
+def test_verification_builds_the_same_canonical_request_as_the_helpers() -> None:
+    headers = [
+        ("Host", "gw.example"), ("X-Amz-Date", "20250101T120000Z"),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"), ("X-Amz-Meta-Note", "  a   b \t c "),
+        ("x-amz-meta-note", "second"), ("X-Amz-Meta-Raw", "caf\udce9"), ("Range", "bytes=0-1"),
+    ]  # fmt: skip
+    signed = ("host", "x-amz-content-sha256", "x-amz-date", "x-amz-meta-note", "x-amz-meta-raw")
+    request = _signed_by_the_helpers(headers, signed)
+    assert verify(request).seed_signature == request.headers["Authorization"][-64:]
+    verify(with_header(request, "Range", "bytes=0-2"))  # not signed: may change
+    with pytest.raises(SignatureDoesNotMatch):
+        verify(with_header(request, "X-Amz-Meta-Note", "a b c,third"))
+
+
+def test_a_remembered_authorization_head_parses_as_the_first_time() -> None:
+    head = f"AWS4-HMAC-SHA256 Credential={GOOD_CREDENTIAL}, SignedHeaders=host;x-amz-date, "
+    for _ in range(2):  # the second round finds the head remembered
+        parsed = parse_signature(_request_with_authorization(head + "Signature=" + "ab" * 32))
+        assert parsed is not None
+        assert (parsed.access_key_id, parsed.signed_headers) == (ACCESS_KEY, ("host", "x-amz-date"))
+        # Not lower-case hex: the general parser's fields, then a mismatch, as before.
+        upper = parse_signature(_request_with_authorization(head + "Signature=" + "AB" * 32))
+        assert upper is not None
+        assert (upper.access_key_id, upper.signature) == (ACCESS_KEY, "AB" * 32)
+        with pytest.raises(AuthorizationHeaderMalformed, match="Signature"):
+            parse_signature(_request_with_authorization(head + "Signature="))
+        spaced = parse_signature(_request_with_authorization(head + "Signature= " + "ab" * 32))
+        assert spaced is not None
+        assert spaced.signature == "ab" * 32
+        with pytest.raises(SignatureDoesNotMatch):
+            verify(_request_with_authorization(head + "Signature=" + "ab" * 32))

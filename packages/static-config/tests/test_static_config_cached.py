@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from multidict import CIMultiDict
 
+from multistore.core.auth.canonical import EMPTY_SHA256
+from multistore.core.auth.identity import IdentityResolver
+from multistore.core.auth.signing import RequestSigner, SigningCredentials
 from multistore.core.config import RoleConfig, StoredCredential
+from multistore.core.errors import AccessDenied
+from multistore.core.http import RequestInfo
+from multistore.core.registry import CachedCredentialRegistry
 from multistore.static_config import CachedProvider, StaticConfig, StaticProvider, from_toml
 
 
@@ -192,3 +199,55 @@ def test_invalid_parameters(registry: CountingRegistry) -> None:
 async def test_wraps_static_provider() -> None:
     cached = CachedProvider(StaticProvider(StaticConfig()))
     assert await cached.get_credential("x") is None
+
+
+async def test_cached_credential_answers_only_what_is_cached_and_fresh(
+    registry: CountingRegistry, clock: FakeClock
+) -> None:
+    cached = CachedProvider(registry, ttl=60.0, clock=clock)
+    assert isinstance(cached, CachedCredentialRegistry)
+
+    assert cached.cached_credential("AK") is None  # not loaded yet: the caller must await
+    loaded = await cached.get_credential("AK")
+    assert cached.cached_credential("AK") is loaded
+    clock.now += 60
+    assert cached.cached_credential("AK") is None  # stale: the caller must await
+    assert await cached.get_credential("NOPE") is None
+    assert cached.cached_credential("NOPE") is None  # a cached miss also sends it to await
+    cached.clear()
+    clock.now -= 60
+    assert cached.cached_credential("AK") is None
+    assert registry.calls == ["credential:AK", "credential:NOPE"]
+
+
+async def test_identity_resolver_uses_the_cache_without_awaiting_and_follows_it(
+    registry: CountingRegistry, clock: FakeClock
+) -> None:
+    cached = CachedProvider(registry, ttl=60.0, clock=clock)
+    resolver = IdentityResolver(cached)
+    request = _signed_request()
+
+    first = await resolver.authenticate(request, now=SIGNED_AT)
+    second = await resolver.authenticate(request, now=SIGNED_AT)
+    assert first.identity.principal == "alice"
+    assert second.identity is first.identity
+    assert registry.calls == ["credential:AK"]
+
+    # A key disabled at the source is refused as soon as the cache lets go of the old one.
+    registry.credentials["AK"] = StoredCredential(
+        access_key_id="AK", secret_access_key="s", principal_name="alice", enabled=False
+    )
+    assert (await resolver.authenticate(request, now=SIGNED_AT)).identity is first.identity
+    clock.now += 60
+    with pytest.raises(AccessDenied, match="disabled"):
+        await resolver.authenticate(request, now=SIGNED_AT)
+
+
+SIGNED_AT = 1_735_732_800.0
+
+
+def _signed_request() -> RequestInfo:
+    """A GET signed by the gateway's own outbound signer for key ``AK`` (secret ``s``)."""
+    signer = RequestSigner(SigningCredentials("AK", "s"), region="us-east-1")
+    headers = signer.sign_headers("GET", "gw", "/b/k", "", {}, EMPTY_SHA256, now=SIGNED_AT)
+    return RequestInfo(method="GET", raw_path="/b/k", raw_query="", headers=CIMultiDict(headers))

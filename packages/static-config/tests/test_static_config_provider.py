@@ -11,10 +11,12 @@ from multistore.core.registry import (
     BucketEntry,
     BucketOwner,
     BucketRegistry,
+    CachedCredentialRegistry,
     CredentialRegistry,
     ResolvedBucket,
 )
 from multistore.static_config import ConfigError, StaticConfig, StaticProvider, from_toml
+from multistore.static_config.reloading import ReloadableProvider
 
 CONFIG = """
 owner_id = "owner-1"
@@ -120,3 +122,29 @@ async def test_empty_provider() -> None:
     assert await provider.list_buckets() == []
     assert await provider.get_bucket("x") is None
     assert await provider.get_credential("x") is None
+
+
+async def test_static_provider_answers_from_memory(provider: StaticProvider) -> None:
+    assert isinstance(provider, CachedCredentialRegistry)
+    assert provider.cached_bucket("private") is await provider.get_bucket("private")
+    assert provider.cached_bucket("missing") is None
+    assert provider.cached_credential("AKID1") is await provider.get_credential("AKID1")
+    assert provider.cached_credential("missing") is None
+
+
+async def test_reloadable_provider_follows_reloads() -> None:
+    configs = [from_toml(CONFIG), from_toml(CONFIG.replace('"alice"', '"bob"'))]
+    reloadable = ReloadableProvider(lambda: configs.pop(0))
+    before = await reloadable.get_bucket("private")
+    assert before is not None
+    credential = await reloadable.get_credential("AKID1")
+    assert credential is not None
+    assert credential.principal_name == "alice"
+
+    assert reloadable.reload()
+    after = await reloadable.get_bucket("private")
+    assert after is not None
+    assert after is not before  # the reloaded file's tables, not the old ones
+    reloaded = await reloadable.get_credential("AKID1")
+    assert reloaded is not None
+    assert reloaded.principal_name == "bob"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from multistore.core.config import BucketConfig, RoleConfig, StoredCredential, TemporaryCredentials
 
@@ -54,6 +54,17 @@ class CredentialRegistry(Protocol):
     async def get_credential(self, access_key_id: str) -> StoredCredential | None: ...
 
     async def get_role(self, role_id: str) -> RoleConfig | None: ...
+
+
+@runtime_checkable
+class CachedCredentialRegistry(CredentialRegistry, Protocol):
+    """A credential registry that can also answer from memory, without awaiting.
+
+    ``cached_credential`` returns what ``get_credential`` would return right now if that is
+    known without any I/O, else ``None`` (the caller then awaits ``get_credential``).
+    """
+
+    def cached_credential(self, access_key_id: str) -> StoredCredential | None: ...
 
 
 class TemporaryCredentialResolver(Protocol):

@@ -47,6 +47,13 @@ class _TtlCache(Generic[Value]):
         self._store(key, value)
         return value
 
+    def get_fresh(self, key: str) -> Value | None:
+        """The cached value if it is still fresh, else ``None`` (also for a cached miss)."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
+        return None
+
     def _store(self, key: str, value: Value | None) -> None:
         now = self._clock()
         self._entries.pop(key, None)
@@ -108,6 +115,10 @@ class CachedProvider:
 
     async def get_credential(self, access_key_id: str) -> StoredCredential | None:
         return await self._credentials.get_or_load(access_key_id, self._inner.get_credential)
+
+    def cached_credential(self, access_key_id: str) -> StoredCredential | None:
+        """``get_credential``'s answer when it is cached, without awaiting; else ``None``."""
+        return self._credentials.get_fresh(access_key_id)
 
     async def get_role(self, role_id: str) -> RoleConfig | None:
         return await self._roles.get_or_load(role_id, self._inner.get_role)

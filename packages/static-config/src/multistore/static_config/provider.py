@@ -45,6 +45,10 @@ class StaticProvider:
     async def get_bucket(self, name: str) -> ResolvedBucket | None:
         return self._buckets.get(name)
 
+    def cached_bucket(self, name: str) -> ResolvedBucket | None:
+        """``get_bucket`` without awaiting: every answer here is already in memory."""
+        return self._buckets.get(name)
+
     async def list_buckets(self) -> list[BucketEntry]:
         return list(self._bucket_entries)
 
@@ -52,6 +56,10 @@ class StaticProvider:
         return self._config.owner
 
     async def get_credential(self, access_key_id: str) -> StoredCredential | None:
+        return self._credentials.get(access_key_id)
+
+    def cached_credential(self, access_key_id: str) -> StoredCredential | None:
+        """``get_credential`` without awaiting: every answer here is already in memory."""
         return self._credentials.get(access_key_id)
 
     async def get_role(self, role_id: str) -> RoleConfig | None:

@@ -58,8 +58,10 @@ class ReloadableProvider:
         )  # fmt: skip
         return True
 
+    # Straight to the current provider's tables rather than awaiting its coroutines: these
+    # run for every request, and each coroutine layer costs more than the lookup.
     async def get_bucket(self, name: str) -> ResolvedBucket | None:
-        return await self._current.get_bucket(name)
+        return self._current.cached_bucket(name)
 
     async def list_buckets(self) -> list[BucketEntry]:
         return await self._current.list_buckets()
@@ -68,7 +70,7 @@ class ReloadableProvider:
         return self._current.bucket_owner()
 
     async def get_credential(self, access_key_id: str) -> StoredCredential | None:
-        return await self._current.get_credential(access_key_id)
+        return self._current.cached_credential(access_key_id)
 
     async def get_role(self, role_id: str) -> RoleConfig | None:
         return await self._current.get_role(role_id)

@@ -10,7 +10,7 @@ Decisions beyond upstream, all deliberate:
 
 from __future__ import annotations
 
-from multistore.core.auth.identity import Identity
+from multistore.core.auth.identity import Grant, Identity
 from multistore.core.config import READ_ACTIONS, AccessScope, Action, BucketConfig
 
 
@@ -38,15 +38,45 @@ def scope_allows(scope: AccessScope, bucket: str, action: Action, key: str) -> b
     return not scope.prefixes or any(key_matches_prefix(key, p) for p in scope.prefixes)
 
 
+_MAX_GRANTS_PER_IDENTITY = 1024
+
+
 def is_authorized(identity: Identity, bucket: BucketConfig, action: Action, key: str) -> bool:
-    """The single authorization decision used for every operation."""
+    """The single authorization decision used for every operation.
+
+    Equal to ``any(scope_allows(s, bucket.name, action, key) for s in identity.scopes)``
+    for an admitted, authenticated caller; what does not depend on the key is worked out
+    once per identity, bucket and action (see ``Identity.grants``).
+    """
     if bucket.anonymous_access and action in READ_ACTIONS:
         return True
-    if identity.is_anonymous:
+    grants = identity.grants
+    cached = grants.get((bucket.name, action))
+    # A reloaded configuration brings new BucketConfig objects, which miss.
+    if cached is not None and cached[0] is bucket:
+        grant = cached[1]
+    else:
+        grant = _grant(identity, bucket, action)
+        if len(grants) >= _MAX_GRANTS_PER_IDENTITY:
+            grants.clear()
+        grants[(bucket.name, action)] = (bucket, grant)
+    if grant is True or grant is False:
+        return grant
+    return any(key_matches_prefix(key, prefix) for prefix in grant)
+
+
+def _grant(identity: Identity, bucket: BucketConfig, action: Action) -> Grant:
+    """What ``identity``'s scopes let it do with ``action`` on ``bucket``, for any key."""
+    if identity.is_anonymous or not _role_admitted(identity, bucket):
         return False
-    if not _role_admitted(identity, bucket):
-        return False
-    return any(scope_allows(s, bucket.name, action, key) for s in identity.scopes)
+    prefixes: list[str] = []
+    for scope in identity.scopes:
+        if scope.bucket not in ("*", bucket.name) or not _scope_permits_action(scope, action):
+            continue
+        if not scope.prefixes:
+            return True
+        prefixes.extend(scope.prefixes)
+    return tuple(prefixes) if prefixes else False
 
 
 def _role_admitted(identity: Identity, bucket: BucketConfig) -> bool:

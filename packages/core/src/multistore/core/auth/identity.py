@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from multistore.core.auth.sigv4 import (
     ParsedSignature,
@@ -11,10 +12,14 @@ from multistore.core.auth.sigv4 import (
     parse_signature,
     verify_signature,
 )
-from multistore.core.config import AccessScope, StoredCredential
+from multistore.core.config import AccessScope, Action, BucketConfig, StoredCredential
 from multistore.core.errors import AccessDenied, ExpiredToken, InvalidAccessKeyId
 from multistore.core.http import RequestInfo
-from multistore.core.registry import CredentialRegistry, TemporaryCredentialResolver
+from multistore.core.registry import (
+    CachedCredentialRegistry,
+    CredentialRegistry,
+    TemporaryCredentialResolver,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,12 @@ class Identity:
     scopes: tuple[AccessScope, ...] = ()
     access_key_id: str | None = None
     role_id: str | None = None  # set for temporary credentials minted from a role
+    # What the scopes grant per (bucket, action), worked out on first use by
+    # authorize.is_authorized: an Identity lives as long as its credential does, so each
+    # request of a key after the first answers with one lookup. Not part of equality.
+    grants: dict[tuple[str, Action], tuple[BucketConfig, Grant]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @property
     def is_anonymous(self) -> bool:
@@ -34,6 +45,10 @@ class Identity:
     def display(self) -> str:
         return self.principal or "anonymous"
 
+
+# What a set of scopes grants for one action on one bucket: every key (True), no key
+# (False), or the keys under these prefixes (authorize.key_matches_prefix).
+Grant = bool | tuple[str, ...]
 
 ANONYMOUS = Identity(principal=None)
 _MAX_CACHED_IDENTITIES = 4096
@@ -61,6 +76,13 @@ class IdentityResolver:
     ) -> None:
         self._credentials = credentials
         self._temporary = temporary_credentials
+        # A registry that can answer from memory (CachedCredentialRegistry) is asked that
+        # way first: a signed request then awaits nothing to find its key.
+        self._cached_credential: Callable[[str], StoredCredential | None] | None = (
+            credentials.cached_credential
+            if isinstance(credentials, CachedCredentialRegistry)
+            else None
+        )
         # The Identity of each stored credential, built once: it is immutable, and a
         # credential that changes (a reload, a rotated key) is a new object, which misses.
         self._stored_identities: dict[str, tuple[StoredCredential, Identity]] = {}
@@ -80,7 +102,16 @@ class IdentityResolver:
         if parsed.session_token:
             identity, secret = self._from_session_token(parsed, now)
         else:
-            identity, secret = await self._from_stored_credential(parsed, now)
+            access_key_id = parsed.access_key_id
+            cred = None
+            if self._cached_credential is not None:
+                cred = self._cached_credential(access_key_id)
+            if cred is None:
+                cred = await self._credentials.get_credential(access_key_id)
+                if cred is None:
+                    raise InvalidAccessKeyId()
+            identity = self._stored_identity(cred, now)
+            secret = cred.secret_access_key
         verified = verify_signature(
             parsed, request, secret, now=now, virtual_hosted_bucket=virtual_hosted_bucket
         )
@@ -104,12 +135,7 @@ class IdentityResolver:
         )
         return identity, creds.secret_access_key
 
-    async def _from_stored_credential(
-        self, parsed: ParsedSignature, now: float
-    ) -> tuple[Identity, str]:
-        cred = await self._credentials.get_credential(parsed.access_key_id)
-        if cred is None:
-            raise InvalidAccessKeyId()
+    def _stored_identity(self, cred: StoredCredential, now: float) -> Identity:
         # Checked before the signature, so a disabled key learns nothing from timing.
         if not cred.enabled:
             raise AccessDenied("the access key is disabled")
@@ -117,7 +143,7 @@ class IdentityResolver:
             raise ExpiredToken("the access key has expired")
         cached = self._stored_identities.get(cred.access_key_id)
         if cached is not None and cached[0] is cred:
-            return cached[1], cred.secret_access_key
+            return cached[1]
         identity = Identity(
             principal=cred.principal_name,
             scopes=cred.allowed_scopes,
@@ -126,4 +152,4 @@ class IdentityResolver:
         if len(self._stored_identities) >= _MAX_CACHED_IDENTITIES:
             self._stored_identities.clear()
         self._stored_identities[cred.access_key_id] = (cred, identity)
-        return identity, cred.secret_access_key
+        return identity

@@ -68,8 +68,26 @@ def unsigned_headers(headers: Headers, signed: Iterable[str], *, header_auth: bo
     return missing
 
 
-def require_signed_headers(headers: Headers, signed: Iterable[str], *, header_auth: bool) -> None:
+# The answer depends only on the header names in request order, the signed list and the
+# kind of authentication, and a client sends the same few combinations all day: checked
+# once each, then one dict lookup instead of a loop over every header. Combinations with
+# long names are not kept, and the table is emptied when full, which bounds its memory
+# whatever clients send.
+_MAX_CACHED_COMBINATIONS = 1024
+_MAX_CACHED_NAME_CHARACTERS = 1024
+_missing_by_combination: dict[tuple[tuple[str, ...], tuple[str, ...], bool], tuple[str, ...]] = {}
+
+
+def require_signed_headers(headers: Headers, signed: tuple[str, ...], *, header_auth: bool) -> None:
     """Raise :class:`HeadersNotSigned` when the signature leaves a governed header out."""
-    missing = unsigned_headers(headers, signed, header_auth=header_auth)
+    combination = (tuple(headers), signed, header_auth)
+    missing = _missing_by_combination.get(combination)
+    if missing is None:
+        missing = tuple(unsigned_headers(headers, signed, header_auth=header_auth))
+        names = combination[0]
+        if sum(map(len, names)) + sum(map(len, signed)) <= _MAX_CACHED_NAME_CHARACTERS:
+            if len(_missing_by_combination) >= _MAX_CACHED_COMBINATIONS:
+                _missing_by_combination.clear()
+            _missing_by_combination[combination] = missing
     if missing:
         raise HeadersNotSigned(missing)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,18 +27,15 @@ from multistore.core.auth.canonical import (
     ALGORITHM,
     EMPTY_SHA256,
     SCOPE_TERMINATOR,
+    SHA256_INITIAL,
     STREAMING_PAYLOAD_SENTINELS,
     UNSIGNED_PAYLOAD,
-    canonical_headers,
     canonical_query_string,
-    canonical_request,
     credential_scope,
     derive_signing_key,
-    hash_canonical_request,
+    hmac_sha256_states,
     log_signing_steps,
-    signature_hex,
-    string_to_sign,
-    wire_bytes,
+    logger,
 )
 from multistore.core.auth.signed_headers import require_signed_headers
 from multistore.core.auth.sigv2 import verify_v2_query
@@ -65,12 +63,28 @@ _V4_AUTH_PARAMS = (
 )  # fmt: skip
 _V2_AUTH_PARAMS = ("AWSAccessKeyId", "Signature", "Expires", "x-amz-security-token")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
-# The Authorization header as SDKs write it: one regular-expression match instead of
-# splitting and stripping each component. Any other spelling (other spacing, another
-# order, a missing part) takes the general parser, which also words the errors.
+# The Authorization header as SDKs write it: one regular-expression match, credential scope
+# included, instead of splitting and stripping each component. Whatever it accepts, the
+# general parser accepts too, with the same fields; any other spelling (other spacing,
+# another order, a missing part, a malformed scope) takes the general parser, which also
+# words the errors.
 _CANONICAL_AUTHORIZATION = re.compile(
-    ALGORITHM + r" Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)"
+    ALGORITHM
+    + r" Credential=([^/,\s]+)/([^/,\s]+)/([^/,\s]+)/([^/,\s]+)/"
+    + SCOPE_TERMINATOR
+    + r", ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)"
 )
+
+# Everything before "Signature=" in an Authorization header (algorithm, credential scope,
+# SignedHeaders) is the same on every request of a client for a day; only the signature
+# changes. So a head that matched _CANONICAL_AUTHORIZATION once is kept with its fields,
+# and a header made of a known head and an alphanumeric signature is not matched again:
+# the regular expression would accept it and give the same fields. (A signature that is
+# alphanumeric but not lower-case hex, which the expression refuses, gets those same
+# fields from the general parser, and then fails to match.) Bounded like the other caches.
+_MAX_CACHED_HEADS = 1024
+_MAX_CACHED_HEAD_LENGTH = 512
+_AUTHORIZATION_HEADS: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {}
 
 
 # Not frozen: one of each is built per signed request, and a frozen dataclass's __init__
@@ -114,11 +128,11 @@ def parse_signature(request: RequestInfo) -> ParsedSignature | None:
     Raises the S3 error a malformed claim deserves (400s), so a broken client gets a
     precise answer rather than a generic signature mismatch.
     """
-    authorizations = request.headers.getall("Authorization", [])
+    authorizations = request.headers.getall("Authorization", ())
     if len(authorizations) > 1:
         raise InvalidArgument("only one Authorization header may be sent")
     authorization = authorizations[0] if authorizations else None
-    query_kind = _query_auth_kind(request)
+    query_kind = _query_auth_kind(request) if request.raw_query else None
     if authorization is not None:
         if query_kind is not None:
             raise InvalidArgument(
@@ -169,7 +183,8 @@ def verify_signature(
                 f"the credential scope date {parsed.scope_date!r} does not match "
                 f"the request date {parsed.amz_date[:8]!r}"
             )
-        canonical_query = canonical_query_string(request.raw_query)
+        raw_query = request.raw_query
+        canonical_query = canonical_query_string(raw_query) if raw_query else ""
     else:
         if request_time is None:
             raise AuthorizationQueryParametersError("X-Amz-Date must be in YYYYMMDDTHHMMSSZ form")
@@ -183,31 +198,55 @@ def verify_signature(
                 f"X-Amz-Date {parsed.amz_date[:8]!r}"
             )
         canonical_query = canonical_query_string(request.raw_query, exclude=_SIGNATURE_PARAM)
-    require_signed_headers(
-        request.headers, parsed.signed_headers, header_auth=parsed.kind == "header"
-    )
+    headers = request.headers
+    signed_headers = parsed.signed_headers
+    require_signed_headers(headers, signed_headers, header_auth=parsed.kind == "header")
 
-    creq = canonical_request(
-        request.method,
-        request.raw_path or "/",
-        canonical_query,
-        canonical_headers(request.headers, parsed.signed_headers),
-        ";".join(parsed.signed_headers),
-        parsed.payload_hash,
-    )
-    scope = credential_scope(parsed.scope_date, parsed.region, parsed.service)
-    sts = string_to_sign(parsed.amz_date, scope, hash_canonical_request(creq))
-    signing_key = derive_signing_key(
+    # The steps of canonical.py (canonical request → string to sign → signature), written
+    # out in one place: this runs for every signed request, and each helper call, each
+    # intermediate string, shows in the gateway's CPU per request. The published-signature
+    # tests hold it to the same bytes as the helpers the outbound signer uses.
+    creq_parts = [request.method, request.raw_path or "/", canonical_query]
+    for name in signed_headers:
+        values = headers.getall(name, ())
+        if len(values) == 1:
+            creq_parts.append(f"{name.lower()}:{' '.join(values[0].split())}")
+        else:
+            creq_parts.append(f"{name.lower()}:{','.join([' '.join(v.split()) for v in values])}")
+    creq_parts += ("", ";".join(signed_headers), parsed.payload_hash)
+    creq = "\n".join(creq_parts)
+    creq_hash = SHA256_INITIAL.copy()
+    # Each encode is canonical.wire_bytes inlined: undecodable bytes go back as received.
+    creq_hash.update(creq.encode("utf-8", "surrogateescape"))
+    signing_key, scope, inner_state, outer_state = _signing_states(
         secret_access_key, parsed.scope_date, parsed.region, parsed.service
     )
-    expected = signature_hex(signing_key, sts)
-    if not hmac.compare_digest(expected.encode(), wire_bytes(parsed.signature)):
+    amz_date = parsed.amz_date
+    sts = f"{ALGORITHM}\n{amz_date}\n{scope}\n{creq_hash.hexdigest()}"
+    inner = inner_state.copy()
+    inner.update(sts.encode("utf-8", "surrogateescape"))
+    outer = outer_state.copy()
+    outer.update(inner.digest())
+    expected = outer.hexdigest()
+    if not hmac.compare_digest(
+        expected.encode(), parsed.signature.encode("utf-8", "surrogateescape")
+    ):
         log_signing_steps("SigV4 signature mismatch", creq, sts)
         raise SignatureDoesNotMatch()
-    log_signing_steps("SigV4 signature verified", creq, sts)
-    return VerifiedSignature(
-        signing_key=signing_key, seed_signature=expected, amz_date=parsed.amz_date, scope=scope
-    )
+    if logger.isEnabledFor(logging.DEBUG):
+        log_signing_steps("SigV4 signature verified", creq, sts)
+    return VerifiedSignature(signing_key, expected, amz_date, scope)
+
+
+# The derived key only changes daily per credential, and HMAC's keyed inner and outer
+# states with it: one cached call gives all that verifying a signature needs.
+@lru_cache(maxsize=1024)
+def _signing_states(
+    secret: str, date: str, region: str, service: str
+) -> tuple[bytes, str, hashlib._Hash, hashlib._Hash]:
+    signing_key = derive_signing_key(secret, date, region, service)
+    inner, outer = hmac_sha256_states(signing_key)
+    return signing_key, credential_scope(date, region, service), inner, outer
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -235,26 +274,43 @@ def _query_auth_kind(request: RequestInfo) -> Literal["query", "v2-query"] | Non
 
 
 def _parse_authorization_header(value: str, request: RequestInfo) -> ParsedSignature:
-    match = _CANONICAL_AUTHORIZATION.fullmatch(value)
-    if match is not None:
-        credential, signed_headers, signature = match.groups()
+    head, marker, signature = value.rpartition("Signature=")
+    known = _AUTHORIZATION_HEADS.get(head) if marker and signature.isalnum() else None
+    if known is not None:
+        access_key_id, scope_date, region, service, signed_names = known
     else:
-        credential, signed_headers, signature = _authorization_fields(value)
-    access_key_id, scope_date, region, service = _parse_credential(
-        credential, AuthorizationHeaderMalformed
-    )
+        match = _CANONICAL_AUTHORIZATION.fullmatch(value)
+        if match is not None:
+            access_key_id, scope_date, region, service, signed_headers, signature = match.groups()
+        else:
+            credential, signed_headers, signature = _authorization_fields(value)
+            access_key_id, scope_date, region, service = _parse_credential(
+                credential, AuthorizationHeaderMalformed
+            )
+        signed_names = _parse_signed_headers(signed_headers, AuthorizationHeaderMalformed)
+        if match is not None and len(head) <= _MAX_CACHED_HEAD_LENGTH:
+            if len(_AUTHORIZATION_HEADS) >= _MAX_CACHED_HEADS:
+                _AUTHORIZATION_HEADS.clear()
+            _AUTHORIZATION_HEADS[head] = (access_key_id, scope_date, region, service, signed_names)
     headers = request.headers
+    amz_date = headers.get("x-amz-date")
+    payload_hash = headers.get("x-amz-content-sha256")
+    # The two values of nearly every request are taken as they are; anything else is
+    # checked (and a missing header handled) by _header_payload_hash.
+    if payload_hash != EMPTY_SHA256 and payload_hash != UNSIGNED_PAYLOAD:
+        payload_hash = _header_payload_hash(request)
+    # Positional: this runs for every signed request, and keywords cost a little each.
     return ParsedSignature(
-        kind="header",
-        access_key_id=access_key_id,
-        signature=signature,
-        session_token=headers.get("x-amz-security-token"),
-        amz_date=_header_amz_date(headers),
-        scope_date=scope_date,
-        region=region,
-        service=service,
-        signed_headers=_parse_signed_headers(signed_headers, AuthorizationHeaderMalformed),
-        payload_hash=_header_payload_hash(request),
+        "header",
+        access_key_id,
+        signature,
+        headers.get("x-amz-security-token"),
+        _header_amz_date(headers) if amz_date is None else amz_date,
+        scope_date,
+        region,
+        service,
+        signed_names,
+        payload_hash,
     )
 
 
