@@ -111,14 +111,19 @@ class S3Dispatcher:
 
     # --- dispatch --------------------------------------------------------------------------
 
-    async def dispatch(self, ctx: DispatchContext) -> GatewayResponse:
+    def dispatch(self, ctx: DispatchContext) -> Awaitable[GatewayResponse]:
+        """The operation's handler, started: a refusal here raises before anything runs.
+
+        Plain functions handing back the handler's coroutine, here and for the object
+        operations below: each spares every request a coroutine level.
+        """
         handler = self._handlers.get(ctx.operation.op)
         if handler is None:
             raise NotImplementedOperation(f"{ctx.operation.op.value} is not supported yet")
         if ctx.operation.op in _OBJECT_CREATING_OPS:
             # Before any body byte is read, so a refused upload is not sent at all.
             refuse_unsupported_acl(ctx.request.headers)
-        return await handler(ctx)
+        return handler(ctx)
 
     async def _list_buckets(self, ctx: DispatchContext) -> GatewayResponse:
         entries = await self._buckets.list_buckets()
@@ -169,11 +174,11 @@ class S3Dispatcher:
             version_id=ctx.operation.version_id,
         )
 
-    async def _get_object(self, ctx: DispatchContext) -> GatewayResponse:
-        return await self._backends.get(_bucket(ctx)).get_object(self._object_request(ctx))
+    def _get_object(self, ctx: DispatchContext) -> Awaitable[GatewayResponse]:
+        return self._backends.get(_bucket(ctx)).get_object(self._object_request(ctx))
 
-    async def _head_object(self, ctx: DispatchContext) -> GatewayResponse:
-        return await self._backends.get(_bucket(ctx)).head_object(self._object_request(ctx))
+    def _head_object(self, ctx: DispatchContext) -> Awaitable[GatewayResponse]:
+        return self._backends.get(_bucket(ctx)).head_object(self._object_request(ctx))
 
     async def _put_object(self, ctx: DispatchContext) -> GatewayResponse:
         auth: Authentication | None = ctx.extensions.get("authentication")
@@ -190,8 +195,8 @@ class S3Dispatcher:
         backend = self._backends.get(_bucket(ctx))
         return await backend.put_object(request, upload.body, upload.content_length)
 
-    async def _delete_object(self, ctx: DispatchContext) -> GatewayResponse:
-        return await self._backends.get(_bucket(ctx)).delete_object(self._object_request(ctx))
+    def _delete_object(self, ctx: DispatchContext) -> Awaitable[GatewayResponse]:
+        return self._backends.get(_bucket(ctx)).delete_object(self._object_request(ctx))
 
     async def _delete_objects(self, ctx: DispatchContext) -> GatewayResponse:
         return await delete_objects(ctx, self._backends)
