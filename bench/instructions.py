@@ -143,8 +143,10 @@ def main() -> None:
             for rep in range(args.reps):
                 for target in targets:
                     for label, source in variants:
-                        if source is not None and target == "floor-aiohttp":
-                            continue  # the floor does not change with the gateway's code
+                        if target == "floor-aiohttp":
+                            if source is not None:
+                                continue  # the floor does not change with the gateway's code
+                            label = ""
                         name = f"{label}{target}"
                         requests, instructions = count(
                             stack,
