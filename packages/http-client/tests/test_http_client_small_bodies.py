@@ -96,16 +96,7 @@ async def test_a_body_that_came_with_its_head_is_taken_and_the_connection_pooled
 
 async def test_a_body_over_the_limit_or_still_arriving_is_left_to_stream() -> None:
     gate = asyncio.Event()
-
-    async def in_two_parts(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst")
-        await writer.drain()
-        await gate.wait()
-        writer.write(b"-last")
-        await answer_each(reader, writer)
-
-    async with serving(in_two_parts) as (url, connections):
+    async with serving(_in_two_parts(gate)) as (url, connections):
         client = HttpClient()
         try:
             response = await client.request("GET", url + "/", headers={})
@@ -125,6 +116,20 @@ async def test_a_body_over_the_limit_or_still_arriving_is_left_to_stream() -> No
         assert len(connections) == 1
 
 
+def _in_two_parts(gate: asyncio.Event) -> Handler:
+    """A server whose first answer sends half its body, and the rest once ``gate`` is set."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst")
+        await writer.drain()
+        await gate.wait()
+        writer.write(b"-last")
+        await answer_each(reader, writer)
+
+    return answer
+
+
 async def _buffered(response: ClientResponse, size: int) -> bool:
     for _ in range(500):
         if response.buffered_bytes >= size:
@@ -135,16 +140,7 @@ async def _buffered(response: ClientResponse, size: int) -> bool:
 
 async def test_the_last_chunk_hands_the_connection_back_before_the_iteration_ends() -> None:
     gate = asyncio.Event()
-
-    async def in_two_parts(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst")
-        await writer.drain()
-        await gate.wait()
-        writer.write(b"-last")
-        await answer_each(reader, writer)
-
-    async with serving(in_two_parts) as (url, connections):
+    async with serving(_in_two_parts(gate)) as (url, connections):
         client = HttpClient()
         try:
             response = await client.request("GET", url + "/", headers={})

@@ -246,13 +246,8 @@ class BackendConnection(asyncio.Protocol):
                 raise self._error
             # ``_wait`` inlined: every exchange waits here once, and a coroutine per
             # request is a measurable part of a small GET.
-            waiter = self._waiter = self._loop.create_future()
-            if self._watchdog is None and not self._lost:
-                self._watchdog = self._loop.call_at(
-                    self._last_progress + self._read_timeout, self._check_progress
-                )
             try:
-                await waiter
+                await self._new_waiter()
             finally:
                 self._waiter = None
 
@@ -355,16 +350,19 @@ class BackendConnection(asyncio.Protocol):
     # --- plumbing --------------------------------------------------------------------------
 
     async def _wait(self) -> None:
-        waiter = self._loop.create_future()
-        self._waiter = waiter
+        try:
+            await self._new_waiter()
+        finally:
+            self._waiter = None
+
+    def _new_waiter(self) -> asyncio.Future[None]:
+        """The future the next event wakes, with the silence watchdog armed."""
+        waiter = self._waiter = self._loop.create_future()
         if self._watchdog is None and not self._lost:
             self._watchdog = self._loop.call_at(
                 self._last_progress + self._read_timeout, self._check_progress
             )
-        try:
-            await waiter
-        finally:
-            self._waiter = None
+        return waiter
 
     def _wake(self) -> None:
         waiter = self._waiter
