@@ -54,12 +54,12 @@ from multistore.core.errors import (
     PreconditionFailed,
 )
 from multistore.core.http import (
-    ChunkBody,
     Headers,
     RequestBody,
     Response,
     StreamingResponse,
     TransportResponse,
+    backend_body,
 )
 from multistore.core.s3.conditions import (
     ObjectState,
@@ -175,12 +175,13 @@ class AzureBackend(AzureWire, AzureUploads, AzureCopies):
         declared = response.headers.get("Content-Length", "")
         if length is None and declared.isascii() and declared.isdigit():
             length = int(declared)
+        body, release = backend_body(response, head=head)
         return StreamingResponse(
             status=status or response.status,
             headers=headers,
-            body=ChunkBody() if head else response.iter_chunks(),
+            body=body,
             content_length=length,
-            release=response.release,
+            release=release,
         )
 
     async def _not_modified(self, key: str, answer: MultiMapping[str]) -> None:

@@ -163,6 +163,27 @@ class ChunkBody:
         return chunk
 
 
+SMALL_BODY = 64 << 10
+"""A backend body up to this size that arrived whole with its head is answered from memory."""
+
+
+def backend_body(
+    response: TransportResponse, *, head: bool = False
+) -> tuple[AsyncIterator[bytes], Callable[[], Awaitable[None]] | None]:
+    """The body a :class:`StreamingResponse` of ``response`` streams, and its ``release``.
+
+    A transport that can hand over a body which arrived whole with the head (the server
+    runtime's ``multistore.http_client``: ``take_complete_body``) gives it at once: the
+    connection is back in its pool before the client is answered, and nothing is left to
+    release. Any other body streams chunk by chunk as it comes.
+    """
+    take: Callable[[int], bytes | None] | None = getattr(response, "take_complete_body", None)
+    whole = None if take is None else take(0 if head else SMALL_BODY)
+    if whole is not None:
+        return (ChunkBody() if head else ChunkBody(whole)), None
+    return (ChunkBody() if head else response.iter_chunks()), response.release
+
+
 GatewayResponse = Response | StreamingResponse
 
 

@@ -33,7 +33,14 @@ from multistore.core.errors import (
     NoSuchKey,
     S3Error,
 )
-from multistore.core.http import ChunkBody, Headers, RequestBody, Response, StreamingResponse
+from multistore.core.http import (
+    ChunkBody,
+    Headers,
+    RequestBody,
+    Response,
+    StreamingResponse,
+    backend_body,
+)
 from multistore.core.s3.conditions import (
     ObjectState,
     delete_conditions,
@@ -174,13 +181,8 @@ class GcsBackend(DelegatedMultipart):
             await response.release()
             raise NoSuchKey(resource=self.wire.resource(request.key))
         await self.wire.raise_for_status(response, request.key)
-        return StreamingResponse(
-            status,
-            headers,
-            response.iter_chunks(),
-            content_length=length,
-            release=response.release,
-        )
+        body, release = backend_body(response)
+        return StreamingResponse(status, headers, body, content_length=length, release=release)
 
     # --- writes ----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -57,7 +57,6 @@ from multistore.core.errors import (
     backend_client_error,
 )
 from multistore.core.http import (
-    ChunkBody,
     HttpTransport,
     OutboundBody,
     RequestBody,
@@ -65,6 +64,7 @@ from multistore.core.http import (
     StreamingResponse,
     TransportError,
     TransportResponse,
+    backend_body,
 )
 from multistore.core.s3.conditions import (
     ObjectState,
@@ -79,9 +79,6 @@ from multistore.core.s3.xml import parse_timestamp, xml_text
 logger = logging.getLogger("multistore.core.backends.s3")
 
 MAX_ERROR_BODY = 64 << 10
-# A body up to this size that has arrived whole with the response head is answered from
-# memory (one bytes object); larger ones stream chunk by chunk as they came.
-_SMALL_BODY = 64 << 10
 # A listed object without a readable LastModified is a backend defect; show it as the epoch.
 _EPOCH = datetime.fromtimestamp(0, UTC)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
@@ -290,10 +287,8 @@ class S3Backend(S3WritePaths):
         return message
 
     def _streaming(self, response: TransportResponse, *, head: bool) -> StreamingResponse:
-        # Two extras of the server runtime's client (``multistore.http_client``), used when
-        # present: header fields kept undecoded, filtered here with the length found in the
-        # same pass; and a body that arrived whole with the head, taken at once so the
-        # connection is back in the pool before the client is answered.
+        # The server runtime's client (``multistore.http_client``) keeps header fields
+        # undecoded: they are filtered here with the length found in the same pass.
         raw: list[tuple[bytes, bytes]] | None = getattr(response, "raw_headers", None)
         if raw is not None:
             headers, content_length = filter_raw_response_headers(raw)
@@ -301,21 +296,13 @@ class S3Backend(S3WritePaths):
             headers = filter_response_headers(response.headers)
             length = response.headers.get("Content-Length")
             content_length = int(length) if length and length.isdigit() else None
-        take: Callable[[int], bytes | None] | None = getattr(response, "take_complete_body", None)
-        whole = None if take is None else take(0 if head else _SMALL_BODY)
-        if whole is not None:
-            return StreamingResponse(
-                status=response.status,
-                headers=headers,
-                body=ChunkBody() if head else ChunkBody(whole),
-                content_length=content_length,
-            )
+        body, release = backend_body(response, head=head)
         return StreamingResponse(
             status=response.status,
             headers=headers,
-            body=ChunkBody() if head else response.iter_chunks(),
+            body=body,
             content_length=content_length,
-            release=response.release,
+            release=release,
         )
 
     # --- objects ---------------------------------------------------------------------------
